@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "tensor/random.h"
 
@@ -31,41 +32,51 @@ void CpuBackend::copy(const Tensor& src, Tensor& dst) {
 
 namespace {
 
-// Reads element i of any dtype as double / writes a double into any dtype (conversions and fills).
-double load(const void* p, DType dtype, std::int64_t i) {
-  switch (dtype) {
-    case DType::f32: return static_cast<const float*>(p)[i];
-    case DType::f64: return static_cast<const double*>(p)[i];
-    case DType::bf16: return static_cast<const bf16*>(p)[i].to_float();
-    case DType::i64: return static_cast<double>(static_cast<const std::int64_t*>(p)[i]);
+// Conversions through double, for every dtype (bf16 rounds to nearest even).
+template <class T> T from_double(double v) {
+  if constexpr (std::is_same_v<T, bf16>) {
+    return bf16::from_float(static_cast<float>(v));
+  } else {
+    return static_cast<T>(v);
   }
-  return 0;
 }
-
-void store(void* p, DType dtype, std::int64_t i, double value) {
-  switch (dtype) {
-    case DType::f32: static_cast<float*>(p)[i] = static_cast<float>(value); return;
-    case DType::f64: static_cast<double*>(p)[i] = value; return;
-    case DType::bf16: static_cast<bf16*>(p)[i] = bf16::from_float(static_cast<float>(value)); return;
-    case DType::i64: static_cast<std::int64_t*>(p)[i] = static_cast<std::int64_t>(value); return;
+template <class T> double to_double(T v) {
+  if constexpr (std::is_same_v<T, bf16>) {
+    return v.to_float();
+  } else {
+    return static_cast<double>(v);
   }
 }
 
-// out[i] = value_at(i) for every element, in parallel.
+// Runs f(T{}) with T the C++ type of any dtype.
+template <class F> void dispatch_any(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::f32: f(float{}); return;
+    case DType::f64: f(double{}); return;
+    case DType::bf16: f(bf16{}); return;
+    case DType::i64: f(std::int64_t{}); return;
+  }
+}
+
+// out[i] = value_at(i) converted to out's dtype, for every element, in parallel.
 template <class F> void generate(Tensor& out, F value_at) {
-  void* p = out.raw_data();
-  const DType dtype = out.dtype();
-  const std::int64_t n = out.numel();
+  dispatch_any(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* p = static_cast<T*>(out.raw_data());
+    const std::int64_t n = out.numel();
 #pragma omp parallel for schedule(static) if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) store(p, dtype, i, value_at(i));
+    for (std::int64_t i = 0; i < n; ++i) p[i] = from_double<T>(value_at(i));
+  });
 }
 
 }  // namespace
 
 void CpuBackend::convert(const Tensor& src, Tensor& dst) {
-  const void* s = src.raw_data();
-  const DType sd = src.dtype();
-  generate(dst, [s, sd](std::int64_t i) { return load(s, sd, i); });
+  dispatch_any(src.dtype(), [&](auto tag) {
+    using S = decltype(tag);
+    const S* s = static_cast<const S*>(src.raw_data());
+    generate(dst, [s](std::int64_t i) { return to_double(s[i]); });
+  });
 }
 
 void CpuBackend::fill(Tensor& out, double value) {
