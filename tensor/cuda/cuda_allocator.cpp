@@ -277,7 +277,8 @@ PinnedAllocator& pinned_allocator() {
 }  // namespace
 
 std::size_t round_to_size_class(std::size_t nbytes) {
-  if (nbytes <= kSmallLimit) return std::max<std::size_t>(kSmallStep, (nbytes + kSmallStep - 1) / kSmallStep * kSmallStep);
+  if (nbytes <= kSmallLimit)
+    return std::max<std::size_t>(kSmallStep, (nbytes + kSmallStep - 1) / kSmallStep * kSmallStep);
   if (nbytes > (std::size_t{1} << 62)) return nbytes;  // absurd: leave it to cudaMalloc to refuse
   // nbytes in (2^k, 2^(k+1)]: round up to a multiple of 2^k / 8.
   const int k = static_cast<int>(std::bit_width(nbytes - 1)) - 1;

@@ -41,7 +41,10 @@ class DeviceBuffer {
  public:
   DeviceBuffer(std::size_t nbytes, int device_index) : storage_(allocate_device(nbytes, device_index)) {}
   void* data() const { return storage_->data(); }
-  template <class T> T* as() const { return static_cast<T*>(storage_->data()); }
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(storage_->data());
+  }
 
  private:
   std::shared_ptr<Storage> storage_;

@@ -48,17 +48,17 @@ class DeviceGuard {
 
 }  // namespace edat::cuda_impl
 
-#define EDAT_CUDA_CHECK(expr)                                                          \
-  do {                                                                                 \
-    const cudaError_t edat_cuda_error_ = (expr);                                       \
-    if (edat_cuda_error_ != cudaSuccess)                                               \
+#define EDAT_CUDA_CHECK(expr)                                                           \
+  do {                                                                                  \
+    const cudaError_t edat_cuda_error_ = (expr);                                        \
+    if (edat_cuda_error_ != cudaSuccess)                                                \
       ::edat::cuda_impl::throw_cuda_error(edat_cuda_error_, #expr, __FILE__, __LINE__); \
   } while (false)
 
-#define EDAT_CUBLAS_CHECK(expr)                                                            \
-  do {                                                                                     \
-    const cublasStatus_t edat_cublas_status_ = (expr);                                     \
-    if (edat_cublas_status_ != CUBLAS_STATUS_SUCCESS)                                      \
+#define EDAT_CUBLAS_CHECK(expr)                                                              \
+  do {                                                                                       \
+    const cublasStatus_t edat_cublas_status_ = (expr);                                       \
+    if (edat_cublas_status_ != CUBLAS_STATUS_SUCCESS)                                        \
       ::edat::cuda_impl::throw_cublas_error(edat_cublas_status_, #expr, __FILE__, __LINE__); \
   } while (false)
 

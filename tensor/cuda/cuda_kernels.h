@@ -17,10 +17,15 @@ int grid_size(std::int64_t n, int threads = kThreadsPerBlock);
 int multiprocessor_count();  // of the current device, cached
 
 // Calls f(float{}) or f(double{}) for f32 / f64; other dtypes throw "<op> does not support bf16 on CUDA yet".
-template <class F> void dispatch_floating(DType dtype, const char* op, F&& f) {
+template <class F>
+void dispatch_floating(DType dtype, const char* op, F&& f) {
   switch (dtype) {
-    case DType::f32: f(float{}); return;
-    case DType::f64: f(double{}); return;
+    case DType::f32:
+      f(float{});
+      return;
+    case DType::f64:
+      f(double{});
+      return;
     default:
       throw Error(std::string(op) + " does not support " + dtype_name(dtype) + " on CUDA yet");
   }

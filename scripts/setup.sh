@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs edat's system dependencies (Debian/Ubuntu, apt) when missing, then configures and builds into build/.
+#
+#   bash scripts/setup.sh                      # Release build in build/, CUDA backend if nvcc+cuBLAS+cuDNN are found
+#   EDAT_NATIVE=ON bash scripts/setup.sh       # any EDAT_* variable in the environment becomes -DEDAT_*=value
+#   bash scripts/setup.sh -DEDAT_CUDA=OFF      # arguments are passed to cmake's configure step
+#   BUILD_DIR=build-native bash scripts/setup.sh -DEDAT_NATIVE=ON
+#
+# Idempotent: packages already installed are not touched (no network), and an existing build dir is rebuilt
+# incrementally. nvcc and cuDNN are not installed from apt: they are expected under /usr/local/cuda.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+build_dir="${BUILD_DIR:-build}"
+
+# Compiler and build tools, then libraries. OpenMP with g++ is libgomp, which comes with gcc.
+packages=(
+  cmake ninja-build g++ pkg-config
+  libeigen3-dev          # CPU matrix products
+  libstb-dev             # stb_image (PNG/BMP) and stb_image_write
+  libturbojpeg0-dev      # JPEG decoding
+  libgtest-dev libgmock-dev
+  libbenchmark-dev
+  libcli11-dev           # command-line flags of the apps
+  nlohmann-json3-dev     # safetensors headers, configs
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo=()
+  if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -q
+  "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all ${#packages[@]} apt packages already installed"
+fi
+
+# EDAT_* variables from the environment become cache entries (EDAT_CUDA, EDAT_NATIVE, EDAT_WERROR, ...).
+cmake_args=(-DCMAKE_BUILD_TYPE=Release)
+while IFS='=' read -r name value; do
+  cmake_args+=("-D${name}=${value}")
+done < <(env | grep -E '^EDAT_[A-Z0-9_]+=' || true)
+cmake_args+=("$@")
+
+echo "setup: configuring $build_dir: cmake ${cmake_args[*]}"
+cmake -S . -B "$build_dir" -G Ninja "${cmake_args[@]}"
+echo "setup: building $build_dir with $(nproc) jobs"
+cmake --build "$build_dir" -j"$(nproc)"
+echo "setup: done; run $build_dir/apps/fit_mlp, or the tests with: ctest --test-dir $build_dir --output-on-failure -j2"
