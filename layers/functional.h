@@ -1,0 +1,57 @@
+// The differentiable neural-network ops behind the layers: convolution, batch norm, pooling, linear, dropout and
+// losses. Each has PyTorch's semantics (torch.nn.functional) and runs on the CPU and CUDA; forward and backward of
+// each live side by side in layers/<op>.cpp, the kernels in layers/cpu/ and layers/cuda/.
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/random.h"
+#include "tensor/tensor.h"
+
+namespace edat::nn {
+
+// 2-D convolution geometry (NCHW input, weight (C_out, C_in / groups, KH, KW)).
+struct Conv2dOptions {
+  std::int64_t stride_h = 1, stride_w = 1;
+  std::int64_t pad_h = 0, pad_w = 0;
+  std::int64_t dilation_h = 1, dilation_w = 1;
+  std::int64_t groups = 1;
+};
+
+// y = conv(x, weight) + bias (bias may be undefined). Output size per spatial dim:
+// (in + 2 pad - dilation (k - 1) - 1) / stride + 1.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options);
+
+// Batch normalisation over (N, H, W) per channel of an NCHW tensor.
+// Training: normalises with the batch mean and biased variance, and updates in place
+//   running_mean = (1 - momentum) running_mean + momentum mean,
+//   running_var  = (1 - momentum) running_var  + momentum var * n / (n - 1)   (unbiased), n = N H W.
+// Evaluation: normalises with running_mean / running_var. weight and bias (C) may be undefined (no affine).
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+
+struct Pool2dOptions {
+  std::int64_t kernel_h = 2, kernel_w = 2;
+  std::int64_t stride_h = 2, stride_w = 2;
+  std::int64_t pad_h = 0, pad_w = 0;
+  std::int64_t dilation_h = 1, dilation_w = 1;
+  bool ceil_mode = false;
+};
+// Max over each window (padding counts as -infinity); the gradient goes to the first maximal element.
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options);
+// PyTorch's adaptive average pooling: output cell (i, j) averages input rows [floor(i H / OH), ceil((i+1) H / OH))
+// and the same for columns.
+Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_h, std::int64_t out_w);
+
+// y = x weight^T + bias for x (N, in), weight (out, in), bias (out) or undefined.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
+
+// Training: zeroes each element with probability p and scales the rest by 1 / (1 - p), with the mask drawn from
+// `generator` (the same mask on CPU and CUDA for the same generator state). Evaluation: the identity.
+Tensor dropout(const Tensor& x, double p, bool training, Generator& generator);
+
+// Mean reductions, as torch.nn.L1Loss / MSELoss / SmoothL1Loss with reduction='mean'; shapes must match.
+Tensor l1_loss(const Tensor& prediction, const Tensor& target);
+Tensor mse_loss(const Tensor& prediction, const Tensor& target);
+
+}  // namespace edat::nn
