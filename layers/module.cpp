@@ -183,7 +183,7 @@ LoadReport Module::load_state_dict(const NamedTensors& state, const LoadOptions&
   }
   for (const auto& [key, tensor] : state) {
     if (own_keys.count(key)) continue;
-    if (skipped(key)) {
+    if (skipped(key)) {  // keys the model lacks (a head of another shape was already listed under the model's name)
       report.skipped.push_back(key);
     } else {
       report.unexpected.push_back(key);

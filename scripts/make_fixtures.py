@@ -15,7 +15,9 @@ resnet34_parity.safetensors
 resnet34_strided.pth, resnet34_strided_legacy.pth, resnet34_strided_parity.safetensors
     The same model with weights saved by torch.save, in the zip and the legacy format, small because every tensor is
     an overlapping strided view (as_strided) of a short storage of its own; the reader must honour storage offsets and
-    strides. The parity file holds the outputs, loss and gradient samples for these weights.
+    strides. The parity file holds the outputs, loss and gradient samples for these weights, computed in f64: the
+    overlapping views repeat values, which leaves some ReLU inputs within f32 rounding of zero, where f32 gradients
+    of two correct implementations may legitimately differ.
 
 Other fixtures (weights/, layers) are written by scripts/fixtures_*.py next to this one; this script runs them too.
 """
@@ -76,7 +78,7 @@ def sample_positions(n):
 def write_safetensors(path, tensors, metadata=None):
     header, blobs, offset = {}, [], 0
     for key in sorted(tensors):
-        array = np.ascontiguousarray(tensors[key])
+        array = np.require(tensors[key], requirements="C")
         dtype = {np.float32: "F32", np.float64: "F64", np.int64: "I64"}[array.dtype.type]
         blob = array.tobytes()
         header[key] = {"dtype": dtype, "shape": list(array.shape), "data_offsets": [offset, offset + len(blob)]}
@@ -167,7 +169,7 @@ def main():
     state = strided_weights(model, torch.Generator().manual_seed(7))
     torch.save(state, os.path.join(OUT, "resnet34_strided.pth"))
     torch.save(state, os.path.join(OUT, "resnet34_strided_legacy.pth"), _use_new_zipfile_serialization=False)
-    fixtures = run_parity(model, x, target)
+    fixtures = run_parity(model.double(), x.double(), target.double())
     write_safetensors(os.path.join(OUT, "resnet34_strided_parity.safetensors"), fixtures,
                       {"samples": str(SAMPLES), "torch": torch.__version__})
 

@@ -23,6 +23,7 @@ packages=(
   libbenchmark-dev
   libcli11-dev           # command-line flags of the apps
   nlohmann-json3-dev     # safetensors headers, configs
+  libzip-dev             # PyTorch .pth files (zip format)
 )
 
 missing=()

@@ -1,0 +1,89 @@
+// resnet_train_step: times one ResNet training step (forward, L1 loss, backward, SGD update) on the CPU or CUDA with
+// synthetic data, and reports the median step time and the peak resident memory. Its PyTorch twin is
+// bench/resnet_train_step.py; bench/run_resnet_cpu.sh runs both and prints the ratio.
+//
+//   resnet_train_step [--arch resnet34] [--batch 16] [--size 112] [--steps 10] [--warmup 2] [--device cpu]
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+#include "layers/functional.h"
+#include "models/resnet.h"
+#include "tensor/backend.h"
+#include "tensor/factory.h"
+
+using namespace edat;
+
+namespace {
+
+// Peak resident set size of this process in MiB (VmHWM of /proc/self/status).
+double peak_rss_mib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Times ResNet training steps (forward + L1 loss + backward + SGD) on synthetic data."};
+  std::string arch = "resnet34", device_name = "cpu";
+  int batch = 16, size = 112, steps = 10, warmup = 2;
+  app.add_option("--arch", arch, "resnet18, resnet34 or resnet50")->capture_default_str();
+  app.add_option("--batch", batch, "batch size")->capture_default_str();
+  app.add_option("--size", size, "image height and width")->capture_default_str();
+  app.add_option("--steps", steps, "timed steps")->capture_default_str();
+  app.add_option("--warmup", warmup, "untimed steps first")->capture_default_str();
+  app.add_option("--device", device_name, "cpu or cuda")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    const Device device = Device::parse(device_name);
+    Generator gen(0);
+    auto model = models::make_resnet(arch, 1, gen);
+    model->to(device);
+    model->train();
+    const Tensor x = uniform({batch, 3, size, size}, -2, 2, gen, {.device = device});
+    const Tensor target = uniform({batch, 1}, 20, 60, gen, {.device = device});
+    const std::vector<Tensor> params = model->parameters();
+    const double lr = 1e-3;
+
+    std::vector<double> times;
+    for (int step = 0; step < warmup + steps; ++step) {
+      const auto start = std::chrono::steady_clock::now();
+      for (const Tensor& p : params) p.zero_grad();
+      Tensor loss = nn::l1_loss(model->forward(x), target);
+      loss.backward();
+      {
+        NoGradGuard no_grad;  // plain SGD: p -= lr * grad, in place
+        for (const Tensor& p : params) {
+          Tensor update = p.grad() * lr;
+          Tensor out = p;
+          backend(device).binary(BinaryOp::sub, p, update, out);
+        }
+      }
+      if (device.is_cuda()) cuda::synchronize();
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (step >= warmup) times.push_back(seconds);
+      std::fprintf(stderr, "step %d: %.3f s, loss %.3f\n", step, seconds, loss.item());
+    }
+    std::sort(times.begin(), times.end());
+    const double median = times[times.size() / 2];
+    std::printf("edat %s train step, batch %d, 3x%dx%d, %s: median %.3f s over %d steps (%.1f images/s), "
+                "peak RSS %.0f MiB\n",
+                arch.c_str(), batch, size, size, device.str().c_str(), median, steps, batch / median, peak_rss_mib());
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "resnet_train_step: error: %s\n", e.what());
+    return 1;
+  }
+}

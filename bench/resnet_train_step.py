@@ -1,0 +1,42 @@
+#!/usr/bin/python3
+"""PyTorch twin of bench/resnet_train_step.cpp: the same model, shapes, loss and plain SGD, timed the same way.
+Run with Debian's python3-torch: /usr/bin/python3 bench/resnet_train_step.py --batch 16 --size 112."""
+import argparse
+import resource
+import statistics
+import time
+
+import torch
+import torchvision
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--arch", default="resnet34")
+parser.add_argument("--batch", type=int, default=16)
+parser.add_argument("--size", type=int, default=112)
+parser.add_argument("--steps", type=int, default=10)
+parser.add_argument("--warmup", type=int, default=2)
+parser.add_argument("--threads", type=int, default=2)
+args = parser.parse_args()
+
+torch.set_num_threads(args.threads)
+torch.manual_seed(0)
+model = getattr(torchvision.models, args.arch)(num_classes=1).train()
+x = torch.empty(args.batch, 3, args.size, args.size).uniform_(-2, 2)
+target = torch.empty(args.batch, 1).uniform_(20, 60)
+optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+
+times = []
+for step in range(args.warmup + args.steps):
+    start = time.perf_counter()
+    optimizer.zero_grad(set_to_none=True)
+    loss = torch.nn.functional.l1_loss(model(x), target)
+    loss.backward()
+    optimizer.step()
+    seconds = time.perf_counter() - start
+    if step >= args.warmup:
+        times.append(seconds)
+median = statistics.median(times)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+print(f"pytorch {torch.__version__} {args.arch} train step, batch {args.batch}, 3x{args.size}x{args.size}, cpu "
+      f"({torch.get_num_threads()} threads): median {median:.3f} s over {args.steps} steps "
+      f"({args.batch / median:.1f} images/s), peak RSS {peak:.0f} MiB")

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs the ResNet-34 CPU training-step benchmark of edat and of PyTorch (Debian's python3-torch) on the same cores,
+# then prints the ratio edat / PyTorch of median step time and of peak resident memory last.
+#   bash bench/run_resnet_cpu.sh [--batch 16 --size 112 --steps 10]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+args=("$@")
+edat_line=$(build/bench/resnet_train_step "${args[@]}" 2>/dev/null)
+echo "$edat_line"
+torch_line=$(/usr/bin/python3 bench/resnet_train_step.py "${args[@]}")
+echo "$torch_line"
+python3 - "$edat_line" "$torch_line" <<'PY'
+import re, sys
+def parse(line):
+    return float(re.search(r"median ([0-9.]+) s", line).group(1)), float(re.search(r"peak RSS ([0-9.]+) MiB", line).group(1))
+(et, em), (pt, pm) = parse(sys.argv[1]), parse(sys.argv[2])
+print(f"edat / pytorch: step time {et / pt:.2f}x, peak memory {em / pm:.2f}x")
+PY

@@ -1,0 +1,42 @@
+// The CPU layer kernels: convolution as im2col/col2im + Eigen GEMM (conv2d_cpu.cpp), batch norm
+// (batch_norm_cpu.cpp), max and adaptive average pooling (pooling_cpu.cpp) and the dropout mask
+// (cpu_layer_kernels.cpp). Loops are parallelised with OpenMP over channels or planes; Eigen's GEMM is
+// OpenMP-parallel itself, so it is only ever called outside a parallel region.
+#pragma once
+
+#include <cstddef>
+
+#include "layers/kernels.h"
+
+namespace edat::nn::cpu_impl {
+
+class CpuLayerKernels final : public LayerKernels {
+ public:
+  void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y,
+                      const Conv2dOptions& options) override;
+  void conv2d_backward_data(const Tensor& dy, const Tensor& weight, Tensor& dx, const Conv2dOptions& options) override;
+  void conv2d_backward_filter(const Tensor& dy, const Tensor& x, Tensor& dweight,
+                              const Conv2dOptions& options) override;
+
+  void batch_norm_forward_train(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y,
+                                Tensor& running_mean, Tensor& running_var, Tensor& save_mean, Tensor& save_invstd,
+                                double momentum, double eps) override;
+  void batch_norm_backward_train(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& save_mean,
+                                 const Tensor& save_invstd, Tensor& dx, Tensor& dweight, Tensor& dbias) override;
+
+  void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const Pool2dOptions& options) override;
+  void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx, const Pool2dOptions& options) override;
+  void adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y) override;
+  void adaptive_avg_pool2d_backward(const Tensor& dy, Tensor& dx) override;
+
+  void dropout_mask(Tensor& mask, double p, std::uint64_t seed, std::uint64_t first) override;
+};
+
+LayerKernels& cpu_layer_kernels();
+
+// Convolution processes the batch in chunks of samples whose column matrix fits this many bytes (at least one
+// sample per chunk); 24 MiB by default. Tests shrink it to exercise every chunking path on small inputs.
+void set_conv2d_column_budget(std::size_t bytes);
+std::size_t conv2d_column_budget();
+
+}  // namespace edat::nn::cpu_impl

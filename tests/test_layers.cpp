@@ -1,0 +1,472 @@
+// Forward values and gradients of the layer ops on the CPU against loops written out in the test (direct
+// convolution, per-channel statistics, window maxima and means), dropout's statistics and reproducibility,
+// the error messages, and that backward accumulates into .grad.
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+
+#include "autograd/ops.h"
+#include "layers/cpu/cpu_layer_kernels.h"
+#include "layers/functional.h"
+#include "tensor/factory.h"
+#include "tests/test_util.h"
+
+using namespace edat;
+using edat::nn::Conv2dOptions;
+using edat::nn::Pool2dOptions;
+using edat::testing::all_close;
+using edat::testing::throws_with;
+
+namespace {
+
+using Values = std::vector<double>;
+
+Generator& test_generator() {
+  static Generator gen(2024);
+  return gen;
+}
+Tensor rand(const Shape& shape, DType dtype = DType::f32, double lo = -1, double hi = 1) {
+  return uniform(shape, lo, hi, test_generator(), {.dtype = dtype});
+}
+
+// ---- convolution reference: y[n, k, p, q] = b[k] + sum over (c, r, s) of w[k, c, r, s] x[n, g Cg + c, h, w] ----
+struct ConvReference {
+  Values y, dx, dw, db;
+};
+
+ConvReference naive_conv(const Tensor& xt, const Tensor& wt, const Tensor& bt, const Tensor& dyt,
+                         const Conv2dOptions& o) {
+  const Values x = xt.to_vector<double>(), w = wt.to_vector<double>(), dy = dyt.to_vector<double>();
+  const Values b = bt.defined() ? bt.to_vector<double>() : Values(static_cast<std::size_t>(wt.size(0)), 0.0);
+  const std::int64_t N = xt.size(0), C = xt.size(1), H = xt.size(2), W = xt.size(3);
+  const std::int64_t K = wt.size(0), Cg = wt.size(1), R = wt.size(2), S = wt.size(3);
+  const std::int64_t P = dyt.size(2), Q = dyt.size(3), Kg = K / o.groups;
+  ConvReference ref{Values(dy.size()), Values(x.size()), Values(w.size()), Values(b.size())};
+  for (std::int64_t n = 0; n < N; ++n)
+    for (std::int64_t k = 0; k < K; ++k)
+      for (std::int64_t p = 0; p < P; ++p)
+        for (std::int64_t q = 0; q < Q; ++q) {
+          const std::size_t yi = static_cast<std::size_t>(((n * K + k) * P + p) * Q + q);
+          double acc = b[static_cast<std::size_t>(k)];
+          ref.db[static_cast<std::size_t>(k)] += dy[yi];
+          for (std::int64_t c = 0; c < Cg; ++c)
+            for (std::int64_t r = 0; r < R; ++r)
+              for (std::int64_t s = 0; s < S; ++s) {
+                const std::int64_t h = p * o.stride_h - o.pad_h + r * o.dilation_h;
+                const std::int64_t ww = q * o.stride_w - o.pad_w + s * o.dilation_w;
+                if (h < 0 || h >= H || ww < 0 || ww >= W) continue;
+                const auto xi = static_cast<std::size_t>(((n * C + (k / Kg) * Cg + c) * H + h) * W + ww);
+                const auto wi = static_cast<std::size_t>(((k * Cg + c) * R + r) * S + s);
+                acc += w[wi] * x[xi];
+                ref.dx[xi] += w[wi] * dy[yi];
+                ref.dw[wi] += x[xi] * dy[yi];
+              }
+          ref.y[yi] = acc;
+        }
+  return ref;
+}
+
+struct ConvCase {
+  Shape x, w;
+  bool bias;
+  Conv2dOptions options;
+};
+
+const ConvCase kConvCases[] = {
+    {{2, 3, 6, 7}, {4, 3, 3, 3}, true, {.pad_h = 1, .pad_w = 1}},
+    {{3, 4, 9, 8}, {6, 4, 3, 2}, false, {.stride_h = 2, .stride_w = 3, .pad_h = 2, .pad_w = 1}},
+    {{2, 6, 8, 7}, {6, 2, 3, 3}, true, {.pad_h = 2, .pad_w = 2, .dilation_h = 2, .dilation_w = 2, .groups = 3}},
+    {{3, 4, 5, 5}, {4, 1, 3, 3}, true, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .groups = 4}},
+    {{3, 5, 4, 6}, {7, 5, 1, 1}, true, {}},
+    {{1, 8, 5, 3}, {4, 8, 1, 1}, false, {}},
+    {{4, 6, 7, 7}, {8, 6, 1, 1}, false, {.stride_h = 2, .stride_w = 2}},
+    {{2, 3, 11, 10}, {8, 3, 7, 7}, false, {.stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3}},
+    {{5, 32, 4, 4}, {16, 32, 3, 3}, true, {.pad_h = 1, .pad_w = 1}},  // ResNet's last stage at 112 px: 4x4
+};
+
+class ConvTest : public ::testing::TestWithParam<DType> {
+ protected:
+  double tol() const { return GetParam() == DType::f32 ? 1e-5 : 1e-12; }
+
+  // Forward and all three gradients of one case against the reference, with the column budget given (restored
+  // afterwards even when the op throws). atol covers f32 rounding in sums of many terms.
+  void check(const ConvCase& c, std::size_t budget, double atol = 0) {
+    atol = std::max(atol, tol());
+    struct BudgetGuard {
+      std::size_t saved = nn::cpu_impl::conv2d_column_budget();
+      ~BudgetGuard() { nn::cpu_impl::set_conv2d_column_budget(saved); }
+    } guard;
+    nn::cpu_impl::set_conv2d_column_budget(budget);
+    Tensor x = rand(c.x, GetParam()).set_requires_grad();
+    Tensor w = rand(c.w, GetParam()).set_requires_grad();
+    Tensor b = c.bias ? rand({c.w[0]}, GetParam()).set_requires_grad() : Tensor();
+    Tensor y = nn::conv2d(x, w, b, c.options);
+    Tensor dy = rand(y.shape(), GetParam());
+    y.backward(dy);
+    const ConvReference ref = naive_conv(x, w, b, dy, c.options);
+    const std::string where = "x " + shape_str(c.x) + " w " + shape_str(c.w) + " budget " + std::to_string(budget);
+    EXPECT_TRUE(all_close(y, ref.y, tol(), atol)) << where;
+    EXPECT_TRUE(all_close(x.grad(), ref.dx, tol(), atol)) << where;
+    EXPECT_TRUE(all_close(w.grad(), ref.dw, tol(), atol)) << where;
+    if (c.bias) {
+      EXPECT_TRUE(all_close(b.grad(), ref.db, tol(), atol)) << where;
+    }
+  }
+};
+
+TEST_P(ConvTest, MatchesDirectLoopsWholeBatchPerGemm) {
+  for (const ConvCase& c : kConvCases) check(c, std::size_t{1} << 30);
+}
+
+TEST_P(ConvTest, MatchesDirectLoopsOneSamplePerGemm) {
+  for (const ConvCase& c : kConvCases) check(c, 1);
+}
+
+TEST_P(ConvTest, MatchesDirectLoopsUnevenChunks) {
+  // 16 KiB holds a few samples of most cases: chunks of several samples plus a shorter last one.
+  for (const ConvCase& c : kConvCases) check(c, std::size_t{16} << 10);
+}
+
+TEST_P(ConvTest, DefaultBudgetLargerBatch) {
+  check({{16, 32, 14, 14}, {32, 32, 3, 3}, true, {.pad_h = 1, .pad_w = 1}}, nn::cpu_impl::conv2d_column_budget(),
+        GetParam() == DType::f32 ? 1e-4 : 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, ConvTest, ::testing::Values(DType::f32, DType::f64),
+                         [](const auto& param_info) { return std::string(dtype_name(param_info.param)); });
+
+TEST(Conv2d, HandComputed) {
+  // A 3x3 input and a 2x2 kernel of ones: each output is the sum of a 2x2 block, plus the bias.
+  Tensor x = arange(1, 10, 1).view({1, 1, 3, 3});
+  Tensor y = nn::conv2d(x, ones({1, 1, 2, 2}), full({1}, 0.5), {});
+  EXPECT_TRUE(all_close(y, {12.5, 16.5, 24.5, 28.5}, 0));
+  EXPECT_EQ(y.shape(), (Shape{1, 1, 2, 2}));
+}
+
+// ---- batch norm ----
+TEST(BatchNorm, TrainingNormalisesAndUpdatesRunningStatistics) {
+  const std::int64_t N = 4, C = 3, H = 5, W = 6, m = N * H * W;
+  Tensor x = rand({N, C, H, W}, DType::f32, -1, 3);
+  Tensor weight = rand({C}, DType::f32, 0.5, 2), bias = rand({C});
+  Tensor running_mean = zeros({C}), running_var = ones({C});
+  Tensor y = nn::batch_norm(x, weight, bias, running_mean, running_var, true, 0.1, 1e-5);
+  const Values xv = x.to_vector<double>(), wv = weight.to_vector<double>(), bv = bias.to_vector<double>();
+  Values expected(xv.size()), mean(C), var(C);
+  for (std::int64_t c = 0; c < C; ++c) {
+    double sum = 0, squares = 0;
+    for (std::int64_t n = 0; n < N; ++n)
+      for (std::int64_t i = 0; i < H * W; ++i) sum += xv[static_cast<std::size_t>((n * C + c) * H * W + i)];
+    mean[c] = sum / m;
+    for (std::int64_t n = 0; n < N; ++n)
+      for (std::int64_t i = 0; i < H * W; ++i)
+        squares += std::pow(xv[static_cast<std::size_t>((n * C + c) * H * W + i)] - mean[c], 2);
+    var[c] = squares / m;
+    for (std::int64_t n = 0; n < N; ++n)
+      for (std::int64_t i = 0; i < H * W; ++i) {
+        const auto k = static_cast<std::size_t>((n * C + c) * H * W + i);
+        expected[k] = (xv[k] - mean[c]) / std::sqrt(var[c] + 1e-5) * wv[c] + bv[c];
+      }
+  }
+  EXPECT_TRUE(all_close(y, expected, 1e-5, 1e-5));
+  // running_mean = 0.9 * 0 + 0.1 mean, running_var = 0.9 * 1 + 0.1 var m / (m - 1) (unbiased).
+  Values rm(C), rv(C);
+  for (std::int64_t c = 0; c < C; ++c) rm[c] = 0.1 * mean[c], rv[c] = 0.9 + 0.1 * var[c] * m / (m - 1);
+  EXPECT_TRUE(all_close(running_mean, rm, 1e-5, 1e-7));
+  EXPECT_TRUE(all_close(running_var, rv, 1e-5, 1e-7));
+  // A second step moves them again by the momentum.
+  nn::batch_norm(x, weight, bias, running_mean, running_var, true, 0.1, 1e-5);
+  for (std::int64_t c = 0; c < C; ++c)
+    rm[c] = 0.9 * rm[c] + 0.1 * mean[c], rv[c] = 0.9 * rv[c] + 0.1 * var[c] * m / (m - 1);
+  EXPECT_TRUE(all_close(running_mean, rm, 1e-5, 1e-7));
+  EXPECT_TRUE(all_close(running_var, rv, 1e-5, 1e-7));
+}
+
+TEST(BatchNorm, EvaluationUsesRunningStatistics) {
+  Tensor x = rand({2, 3, 2, 2});
+  Tensor weight = from_vector({1, 2, 0.5}), bias = from_vector({0, -1, 3});
+  Tensor running_mean = from_vector({0.5, -0.25, 1}), running_var = from_vector({1, 4, 0.25});
+  Tensor y = nn::batch_norm(x, weight, bias, running_mean, running_var, false, 0.1, 0.0625);
+  const Values xv = x.to_vector<double>();
+  const double w[] = {1, 2, 0.5}, b[] = {0, -1, 3}, rm[] = {0.5, -0.25, 1}, rv[] = {1, 4, 0.25};
+  Values expected(xv.size());
+  for (std::size_t k = 0; k < xv.size(); ++k) {
+    const std::size_t c = k / 4 % 3;
+    expected[k] = (xv[k] - rm[c]) / std::sqrt(rv[c] + 0.0625) * w[c] + b[c];
+  }
+  EXPECT_TRUE(all_close(y, expected, 1e-6, 1e-6));
+  EXPECT_TRUE(all_close(running_mean, {0.5, -0.25, 1}, 0));  // untouched
+  EXPECT_TRUE(all_close(running_var, {1, 4, 0.25}, 0));
+}
+
+TEST(BatchNorm, TwoDimensionalInputNormalisesPerFeature) {
+  Tensor x = from_vector({1, 10, 3, 30}, {2, 2});
+  Tensor y = nn::batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 0);
+  EXPECT_TRUE(all_close(y, {-1, -1, 1, 1}, 1e-6));
+}
+
+// ---- pooling ----
+Tensor pool_input() {
+  return from_vector({1, 5, 2, 0,  //
+                      3, 4, 8, 7,  //
+                      9, 6, 1, 2,  //
+                      0, 2, 3, 3},
+                     {1, 1, 4, 4});
+}
+
+TEST(MaxPool, TwoByTwoValuesAndIndices) {
+  Tensor x = pool_input().set_requires_grad();
+  Tensor y = nn::max_pool2d(x, {});
+  EXPECT_TRUE(all_close(y, {5, 8, 9, 3}, 0));
+  sum(y).backward();
+  // The last window holds 3 twice: the first (row 3, column 2 = position 14) takes the gradient.
+  EXPECT_TRUE(all_close(x.grad(), {0, 1, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1, 0}, 0));
+}
+
+TEST(MaxPool, ResNetStemOverlappingWindows) {
+  Tensor x = pool_input().set_requires_grad();
+  const Pool2dOptions stem{.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1};
+  Tensor y = nn::max_pool2d(x, stem);
+  EXPECT_TRUE(all_close(y, {5, 8, 9, 8}, 0));
+  sum(y).backward();
+  EXPECT_TRUE(all_close(x.grad(), {0, 1, 0, 0, 0, 0, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0}, 0));  // 8 wins two windows
+}
+
+TEST(MaxPool, PaddingIsMinusInfinity) {
+  Tensor x = full({1, 1, 2, 2}, -5);
+  Tensor y = nn::max_pool2d(x, {.kernel_h = 2, .kernel_w = 2, .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1});
+  EXPECT_TRUE(all_close(y, Values(9, -5.0), 0));
+}
+
+TEST(MaxPool, OutputSizeRule) {
+  auto out = [](std::int64_t size, Pool2dOptions o) { return nn::max_pool2d(zeros({1, 1, size, size}), o).size(2); };
+  EXPECT_EQ(out(6, {.kernel_h = 3, .kernel_w = 3}), 2);
+  EXPECT_EQ(out(6, {.kernel_h = 3, .kernel_w = 3, .ceil_mode = true}), 3);
+  // ceil_mode's extra window would start in the right padding: dropped.
+  EXPECT_EQ(out(5, {.pad_h = 1, .pad_w = 1, .ceil_mode = true}), 3);
+  EXPECT_EQ(out(5, {.pad_h = 1, .pad_w = 1}), 3);
+  EXPECT_EQ(out(112, {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}), 56);
+  EXPECT_EQ(out(7, {.kernel_h = 2, .kernel_w = 2, .stride_h = 2, .stride_w = 2, .dilation_h = 2, .dilation_w = 2}), 3);
+}
+
+// Window maxima by brute force: every (h, w) the window covers, skipping the padding; first maximum wins.
+void check_max_pool_against_loops(const Shape& shape, const Pool2dOptions& o) {
+  Tensor x = rand(shape, DType::f64);
+  Tensor y = nn::max_pool2d(x, o);
+  const Values xv = x.to_vector<double>();
+  const std::int64_t H = shape[2], W = shape[3], P = y.size(2), Q = y.size(3);
+  Values expected;
+  for (std::int64_t plane = 0; plane < shape[0] * shape[1]; ++plane)
+    for (std::int64_t p = 0; p < P; ++p)
+      for (std::int64_t q = 0; q < Q; ++q) {
+        double best = -std::numeric_limits<double>::infinity();
+        for (std::int64_t i = 0; i < o.kernel_h; ++i)
+          for (std::int64_t j = 0; j < o.kernel_w; ++j) {
+            const std::int64_t h = p * o.stride_h - o.pad_h + i * o.dilation_h;
+            const std::int64_t w = q * o.stride_w - o.pad_w + j * o.dilation_w;
+            if (h >= 0 && h < H && w >= 0 && w < W)
+              best = std::max(best, xv[static_cast<std::size_t>(plane * H * W + h * W + w)]);
+          }
+        expected.push_back(best);
+      }
+  EXPECT_TRUE(all_close(y, expected, 0)) << shape_str(shape);
+}
+
+TEST(MaxPool, MatchesLoops) {
+  check_max_pool_against_loops({2, 3, 9, 8}, {.kernel_h = 3,
+                                              .kernel_w = 2,
+                                              .stride_h = 2,
+                                              .stride_w = 1,
+                                              .pad_h = 1,
+                                              .pad_w = 1,
+                                              .dilation_h = 2,
+                                              .dilation_w = 3});
+  check_max_pool_against_loops(
+      {1, 2, 10, 11},
+      {.kernel_h = 3, .kernel_w = 3, .stride_h = 3, .stride_w = 2, .pad_h = 1, .pad_w = 0, .ceil_mode = true});
+  check_max_pool_against_loops({2, 4, 56, 56},
+                               {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1});
+}
+
+TEST(AdaptiveAvgPool, GlobalIsTheMean) {
+  Tensor x = rand({2, 3, 4, 5});
+  Tensor y = nn::adaptive_avg_pool2d(x, 1, 1);
+  EXPECT_EQ(y.shape(), (Shape{2, 3, 1, 1}));
+  EXPECT_TRUE(all_close(y.view({2, 3}), mean(x, {2, 3}), 1e-6, 1e-7));
+}
+
+TEST(AdaptiveAvgPool, UnevenWindows) {
+  // 5 rows into 3: [0, 2), [1, 4), [3, 5); 7 columns into 2: [0, 4), [3, 7).
+  Tensor x = arange(0, 35, 1, {.dtype = DType::f64}).view({1, 1, 5, 7});
+  Tensor y = nn::adaptive_avg_pool2d(x, 3, 2);
+  auto window = [](int h0, int h1, int w0, int w1) {
+    double s = 0;
+    for (int h = h0; h < h1; ++h)
+      for (int w = w0; w < w1; ++w) s += h * 7 + w;
+    return s / ((h1 - h0) * (w1 - w0));
+  };
+  EXPECT_TRUE(all_close(y,
+                        {window(0, 2, 0, 4), window(0, 2, 3, 7), window(1, 4, 0, 4), window(1, 4, 3, 7),
+                         window(3, 5, 0, 4), window(3, 5, 3, 7)},
+                        1e-15));
+  Tensor same = rand({2, 2, 7, 7});
+  EXPECT_TRUE(all_close(nn::adaptive_avg_pool2d(same, 7, 7), same, 0));  // identity
+}
+
+// ---- linear and losses ----
+TEST(Linear, MatchesLoops) {
+  Tensor x = from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor w = from_vector({1, 0, -1, 0.5, 0.5, 0.5}, {2, 3});
+  Tensor y = nn::linear(x, w, from_vector({10, 20}));
+  EXPECT_TRUE(all_close(y, {1 - 3 + 10, 3 + 20, 4 - 6 + 10, 7.5 + 20}, 1e-7));
+  EXPECT_EQ(nn::linear(rand({4, 2, 3}), w, Tensor()).shape(), (Shape{4, 2, 2}));
+}
+
+TEST(Losses, MeanReductions) {
+  Tensor p = from_vector({1, 2, 3, 4}), t = from_vector({2, 2, 1, 8});
+  EXPECT_DOUBLE_EQ(nn::l1_loss(p, t).item(), (1 + 0 + 2 + 4) / 4.0);
+  EXPECT_DOUBLE_EQ(nn::mse_loss(p, t).item(), (1 + 0 + 4 + 16) / 4.0);
+}
+
+// ---- dropout ----
+TEST(Dropout, ZeroesAboutPAndScalesTheRest) {
+  Tensor x = full({200, 500}, 2.0);
+  Generator generator(11);
+  Tensor y = nn::dropout(x, 0.3, true, generator);
+  EXPECT_EQ(generator.offset(), 100000u);  // one draw per element
+  const Values v = y.to_vector<double>();
+  const auto zeros_count = std::count(v.begin(), v.end(), 0.0);
+  EXPECT_NEAR(static_cast<double>(zeros_count) / static_cast<double>(v.size()), 0.3, 0.01);
+  for (double value : v) ASSERT_TRUE(value == 0.0 || std::abs(value - 2.0 / 0.7) < 1e-6) << value;
+  // The mean is kept in expectation.
+  EXPECT_NEAR(mean(y).item(), 2.0, 0.03);
+}
+
+TEST(Dropout, SameStateSameMask) {
+  Tensor x = rand({3, 7, 5});
+  Generator a(5), b(5);
+  EXPECT_TRUE(all_close(nn::dropout(x, 0.5, true, a), nn::dropout(x, 0.5, true, b), 0));
+  // The generator moved on: its next mask differs from the first.
+  Generator fresh(5);
+  EXPECT_FALSE(all_close(nn::dropout(x, 0.5, true, a), nn::dropout(x, 0.5, true, fresh), 0));
+}
+
+TEST(Dropout, IdentityInEvaluationOrWithPZero) {
+  Tensor x = rand({4, 4});
+  Generator generator(3);
+  EXPECT_TRUE(nn::dropout(x, 0.5, false, generator).is_same(x));
+  EXPECT_TRUE(nn::dropout(x, 0.0, true, generator).is_same(x));
+  EXPECT_EQ(generator.offset(), 0u);
+}
+
+// ---- errors ----
+TEST(LayerErrors, Conv2d) {
+  Tensor x = zeros({2, 4, 8, 8});
+  EXPECT_TRUE(throws_with(
+      [&] {
+        nn::conv2d(x, zeros({8, 3, 3, 3}), Tensor(), {});
+      },
+      {"conv2d: input f32[2, 4, 8, 8] on cpu has 4 channels, weight f32[8, 3, 3, 3] expects 3 "
+       "(groups 1)"}));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        nn::conv2d(x, zeros({8, 3, 3, 3}), Tensor(), {.groups = 2});
+      },
+      {"expects 6 (groups 2)"}));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        nn::conv2d(x, zeros({9, 2, 3, 3}), Tensor(), {.groups = 2});
+      },
+      {"groups 2 does not divide the 9 output channels", "f32[9, 2, 3, 3]"}));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        nn::conv2d(zeros({4, 8, 8}), zeros({8, 4, 3, 3}), Tensor(), {});
+      },
+      {"conv2d", "4-D input", "f32[4, 8, 8]"}));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        nn::conv2d(x, zeros({8, 4, 3, 3}, {.dtype = DType::f64}), Tensor(), {});
+      },
+      {"conv2d: dtype mismatch", "f32[2, 4, 8, 8]", "f64[8, 4, 3, 3]"}));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        nn::conv2d(x, zeros({8, 4, 3, 3}), zeros({4}), {});
+      },
+      {"conv2d: bias f32[4] on cpu", "f32[8, 4, 3, 3]"}));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        nn::conv2d(x, zeros({8, 4, 9, 3}), Tensor(), {});
+      },
+      {"conv2d: input f32[2, 4, 8, 8] on cpu is too small", "output would be 0 x 6"}));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        nn::conv2d(x, zeros({8, 4, 3, 3}), Tensor(), {.stride_h = 0});
+      },
+      {"conv2d", "stride (0, 1)"}));
+}
+
+TEST(LayerErrors, BatchNormPoolingLinearDropoutLosses) {
+  Tensor x = zeros({2, 3, 4, 4});
+  EXPECT_TRUE(throws_with([&] { nn::batch_norm(x, ones({4}), zeros({3}), zeros({3}), ones({3}), true); },
+                          {"batch_norm: weight f32[4] on cpu", "input f32[2, 3, 4, 4]"}));
+  EXPECT_TRUE(throws_with([&] { nn::batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), false); },
+                          {"batch_norm", "running_mean and running_var"}));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        nn::batch_norm(zeros({1, 3, 1, 1}), Tensor(), Tensor(), Tensor(), Tensor(), true);
+      },
+      {"batch_norm", "more than one value per channel"}));
+  EXPECT_TRUE(throws_with([&] { nn::max_pool2d(x, {.kernel_h = 2, .kernel_w = 2, .pad_h = 2}); },
+                          {"max_pool2d: padding (2, 0)", "half the kernel"}));
+  EXPECT_TRUE(throws_with([&] { nn::max_pool2d(x, {.kernel_h = 5, .kernel_w = 5}); },
+                          {"max_pool2d: input f32[2, 3, 4, 4] on cpu is too small"}));
+  EXPECT_TRUE(throws_with([&] { nn::adaptive_avg_pool2d(x, 0, 2); }, {"adaptive_avg_pool2d", "0 x 2"}));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        nn::linear(zeros({2, 5}), zeros({3, 4}), Tensor());
+      },
+      {"linear: input f32[2, 5] on cpu has 5 features, weight f32[3, 4] on cpu expects 4"}));
+  Generator generator;
+  EXPECT_TRUE(throws_with([&] { nn::dropout(x, 1.0, true, generator); }, {"dropout: p must be in [0, 1), got 1"}));
+  EXPECT_TRUE(throws_with([&] { nn::dropout(x, -0.1, true, generator); }, {"dropout", "-0.1"}));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        nn::l1_loss(zeros({4, 1}), zeros({4}));
+      },
+      {"l1_loss: shapes differ: prediction f32[4, 1] on cpu vs target f32[4] on cpu"}));
+  EXPECT_TRUE(
+      throws_with([&] { nn::mse_loss(zeros({4}), zeros({4}, {.dtype = DType::f64})); }, {"mse_loss: dtype mismatch"}));
+}
+
+// ---- backward accumulates ----
+// Running forward + backward twice sums the gradients into .grad: each ends up twice a single pass's.
+void expect_accumulates(const std::function<Tensor(const std::vector<Tensor>&)>& fn, std::vector<Tensor> params) {
+  sum(fn(params)).backward();
+  std::vector<Tensor> once;
+  for (Tensor& p : params) once.push_back(p.grad().clone());
+  sum(fn(params)).backward();
+  for (std::size_t i = 0; i < params.size(); ++i)
+    EXPECT_TRUE(all_close(params[i].grad(), once[i] * 2.0, 1e-6, 1e-6)) << "parameter " << i;
+}
+
+TEST(BackwardAccumulates, EveryLayer) {
+  auto leaf = [](const Shape& shape) { return rand(shape).set_requires_grad(); };
+  expect_accumulates(
+      [](const std::vector<Tensor>& p) { return nn::conv2d(p[0], p[1], p[2], {.pad_h = 1, .pad_w = 1}) * p[0]; },
+      {leaf({2, 3, 5, 5}), leaf({3, 3, 3, 3}), leaf({3})});
+  Tensor rm = zeros({3}), rv = ones({3});
+  expect_accumulates(
+      [&](const std::vector<Tensor>& p) { return nn::batch_norm(p[0], p[1], p[2], rm, rv, true) * p[0]; },
+      {leaf({2, 3, 4, 4}), leaf({3}), leaf({3})});
+  expect_accumulates([](const std::vector<Tensor>& p) { return nn::linear(p[0], p[1], p[2]) * 3.0; },
+                     {leaf({4, 3}), leaf({2, 3}), leaf({2})});
+  expect_accumulates(
+      [](const std::vector<Tensor>& p) {
+        return nn::adaptive_avg_pool2d(
+            nn::max_pool2d(p[0], {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}),
+            2, 3);
+      },
+      {leaf({2, 2, 8, 9})});
+}
+
+}  // namespace

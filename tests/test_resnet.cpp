@@ -1,0 +1,196 @@
+// ResNet-18/34/50: torchvision's structure, names, shapes, parameter counts and initialisation; and parity with
+// PyTorch: a ResNet-34 with 1 output against fixtures written by scripts/make_fixtures.py (eval output, train output,
+// L1 loss, every parameter's gradient, running statistics after the step), with weights rebuilt from the seeded
+// stream and, separately, read from a .pth made by torch.save in both formats.
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+
+#include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+#include "layers/functional.h"
+#include "models/resnet.h"
+#include "tensor/backend.h"
+#include "tensor/factory.h"
+#include "tests/test_util.h"
+#include "weights/pth.h"
+#include "weights/safetensors.h"
+
+using namespace edat;
+using edat::testing::all_close;
+using edat::testing::throws_with;
+
+namespace {
+
+const std::string kFixtures = EDAT_FIXTURES_DIR;
+
+std::map<std::string, Tensor> load_fixture(const std::string& name) {
+  std::map<std::string, Tensor> out;
+  for (auto& [key, tensor] : weights::read_safetensors(kFixtures + "/" + name)) out[key] = tensor;
+  return out;
+}
+
+// The weights of scripts/make_fixtures.py: each floating state-dict tensor in order drawn from one stream.
+void seeded_weights(nn::Module& model, std::uint64_t seed) {
+  Generator gen(seed);
+  NoGradGuard no_grad;
+  for (auto& [name, t] : model.state_dict()) {
+    if (t.dtype() != DType::f32) continue;
+    double low = -0.2, high = 0.2;  // batch-norm bias and running_mean
+    if (t.dim() == 4) {
+      high = std::sqrt(6.0 / static_cast<double>(t.size(0) * t.size(2) * t.size(3)));
+      low = -high;
+    } else if (name.rfind("fc.", 0) == 0) {
+      high = 1.0 / std::sqrt(512.0);
+      low = -high;
+    } else if (name.ends_with("running_var") || name.ends_with("weight")) {
+      low = 0.5, high = 1.5;
+    }
+    t.copy_(uniform(t.shape(), low, high, gen, {.dtype = DType::f64}).to(DType::f32));
+  }
+}
+
+std::vector<double> samples(const Tensor& t, std::int64_t count) {
+  const std::vector<double> v = t.to_vector<double>();
+  const std::int64_t n = static_cast<std::int64_t>(v.size()), m = std::min<std::int64_t>(n, count);
+  std::vector<double> out;
+  for (std::int64_t k = 0; k < m; ++k) out.push_back(v[static_cast<std::size_t>(m == 1 ? 0 : k * (n - 1) / (m - 1))]);
+  return out;
+}
+
+// Runs the fixture's protocol on `model` and compares every stored quantity.
+void expect_parity(models::ResNet& model, const std::map<std::string, Tensor>& f, Device device,
+                   DType dtype = DType::f32) {
+  const Tensor x = f.at("x").to(dtype).to(device), target = f.at("target").to(dtype).to(device);
+  model.to(dtype);
+  model.to(device);
+  model.eval();
+  {
+    NoGradGuard no_grad;
+    EXPECT_TRUE(all_close(model.forward(x), f.at("eval_output"), 1e-4)) << "eval output";
+  }
+  model.train();
+  Tensor y = model.forward(x);
+  Tensor loss = nn::l1_loss(y, target);
+  EXPECT_TRUE(all_close(y, f.at("train_output"), 1e-4)) << "train output";
+  EXPECT_TRUE(all_close(loss, f.at("train_loss"), 1e-4)) << "train loss";
+  loss.backward();
+
+  // Per parameter: the worst sampled difference relative to the largest sampled magnitude, and the norm ratio.
+  std::string worst;
+  double worst_error = 0;
+  int compared = 0;
+  for (const auto& [name, p] : model.named_parameters()) {
+    ASSERT_TRUE(p.grad().defined()) << name;
+    const std::vector<double> expected = f.at("grad/" + name).to_vector<double>();
+    const std::vector<double> actual = samples(p.grad(), static_cast<std::int64_t>(expected.size()));
+    double scale = 0, diff = 0;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      scale = std::max(scale, std::abs(expected[i]));
+      diff = std::max(diff, std::abs(actual[i] - expected[i]));
+    }
+    const double norm = std::sqrt(sum(pow(p.grad().to(DType::f64), 2.0)).item());
+    const double expected_norm = f.at("grad_norm/" + name).item();
+    const double error = std::max(diff / scale, std::abs(norm - expected_norm) / expected_norm);
+    if (error > worst_error) worst_error = error, worst = name;
+    ++compared;
+  }
+  EXPECT_EQ(compared, 110);
+  EXPECT_LE(worst_error, 1e-3) << "worst gradient: " << worst;
+  std::printf("[ parity ] %s: gradients of %d parameters, worst relative error %.2e (%s)\n", device.str().c_str(),
+              compared, worst_error, worst.c_str());
+
+  for (const auto& [name, b] : model.named_buffers()) {
+    if (b.dtype() != dtype) continue;
+    const Tensor& expected = f.at("after/" + name);
+    EXPECT_TRUE(all_close(samples(b, expected.numel()), expected.to_vector<double>(), 1e-4, 1e-6)) << name;
+  }
+}
+
+}  // namespace
+
+TEST(ResNet, ParameterCountsMatchTorchvision) {
+  Generator gen(0);
+  EXPECT_EQ(models::resnet34(1000, gen)->parameter_count(), 21797672);
+  EXPECT_EQ(models::resnet18(1000, gen)->parameter_count(), 11689512);
+  EXPECT_EQ(models::resnet50(1000, gen)->parameter_count(), 25557032);
+  EXPECT_EQ(models::resnet34(1, gen)->parameter_count(), 21797672 - 999 * 513);
+}
+
+TEST(ResNet, NamesAndShapes) {
+  Generator gen(0);
+  auto model = models::resnet34(1, gen);
+  const nn::NamedTensors state = model->state_dict();
+  EXPECT_EQ(state.size(), 218u);
+  EXPECT_EQ(model->named_parameters().size(), 110u);
+  std::map<std::string, Shape> shapes;
+  for (const auto& [name, t] : state) shapes[name] = t.shape();
+  EXPECT_EQ(state.front().first, "conv1.weight");
+  EXPECT_EQ(state.back().first, "fc.bias");
+  EXPECT_EQ(shapes["conv1.weight"], (Shape{64, 3, 7, 7}));
+  EXPECT_EQ(shapes["layer1.0.bn1.running_var"], (Shape{64}));
+  EXPECT_EQ(shapes["layer2.0.downsample.0.weight"], (Shape{128, 64, 1, 1}));
+  EXPECT_EQ(shapes["layer4.2.conv2.weight"], (Shape{512, 512, 3, 3}));
+  EXPECT_EQ(shapes["fc.weight"], (Shape{1, 512}));
+  EXPECT_EQ(shapes.count("layer1.0.downsample.0.weight"), 0u);
+
+  auto r50 = models::resnet50(1000, gen);
+  std::map<std::string, Shape> s50;
+  for (const auto& [name, t] : r50->state_dict()) s50[name] = t.shape();
+  EXPECT_EQ(s50["layer1.0.conv3.weight"], (Shape{256, 64, 1, 1}));
+  EXPECT_EQ(s50["layer1.0.downsample.0.weight"], (Shape{256, 64, 1, 1}));
+  EXPECT_EQ(s50["layer3.5.conv2.weight"], (Shape{256, 256, 3, 3}));
+  EXPECT_EQ(s50["fc.weight"], (Shape{1000, 2048}));
+}
+
+TEST(ResNet, TorchvisionInitialisation) {
+  Generator gen(1);
+  auto model = models::resnet34(1, gen);
+  std::map<std::string, Tensor> state;
+  for (const auto& [name, t] : model->state_dict()) state[name] = t;
+  // kaiming_normal_(fan_out, relu): std = sqrt(2 / (out * k * k)).
+  const std::vector<double> w = state["layer3.1.conv1.weight"].to_vector<double>();
+  double sq = 0, mean = 0;
+  for (double v : w) mean += v / w.size(), sq += v * v / w.size();
+  EXPECT_NEAR(mean, 0, 1e-3);
+  EXPECT_NEAR(std::sqrt(sq), std::sqrt(2.0 / (256 * 9)), 2e-4);
+  EXPECT_TRUE(all_close(state["layer3.1.bn1.weight"], std::vector<double>(256, 1.0), 0));
+  EXPECT_TRUE(all_close(state["layer3.1.bn1.running_var"], std::vector<double>(256, 1.0), 0));
+}
+
+TEST(ResNet, OutputShapesAndBadInput) {
+  Generator gen(2);
+  auto model = models::resnet18(3, gen);
+  model->eval();
+  NoGradGuard no_grad;
+  EXPECT_EQ(model->forward(uniform({2, 3, 32, 40}, -1, 1, gen)).shape(), (Shape{2, 3}));
+  EXPECT_EQ(model->features(uniform({1, 3, 32, 32}, -1, 1, gen)).shape(), (Shape{1, 512}));
+  EXPECT_TRUE(throws_with([&] { model->forward(ones({2, 1, 32, 32})); }, {"ResNet", "(N, 3, H, W)", "f32[2, 1, 32, 32]"}));
+  EXPECT_TRUE(throws_with([&] { models::make_resnet("resnet35", 1); }, {"resnet35", "resnet34"}));
+}
+
+TEST(ResNetParity, SeededWeightsMatchPyTorch) {
+  const auto fixture = load_fixture("resnet34_parity.safetensors");
+  auto model = models::resnet34(1);
+  seeded_weights(*model, 2024);
+  expect_parity(*model, fixture, Device::cpu());
+}
+
+TEST(ResNetParity, WeightsFromPthMatchPyTorch) {
+  const auto fixture = load_fixture("resnet34_strided_parity.safetensors");
+  for (const char* file : {"resnet34_strided.pth", "resnet34_strided_legacy.pth"}) {
+    SCOPED_TRACE(file);
+    auto model = models::resnet34(1);
+    model->load_state_dict(weights::read_pth(kFixtures + "/" + file));
+    expect_parity(*model, fixture, Device::cpu(), DType::f64);  // f64: see scripts/make_fixtures.py
+  }
+}
+
+TEST(ResNetParity, SeededWeightsOnCudaMatchPyTorch) {
+  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device: the CUDA ResNet-34 parity needs a GPU";
+  const auto fixture = load_fixture("resnet34_parity.safetensors");
+  auto model = models::resnet34(1);
+  seeded_weights(*model, 2024);
+  expect_parity(*model, fixture, Device::cuda(0));
+}
