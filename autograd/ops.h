@@ -25,6 +25,11 @@ Tensor log(const Tensor& x);
 Tensor sqrt(const Tensor& x);
 Tensor pow(const Tensor& x, double exponent);
 Tensor relu(const Tensor& x);
+Tensor sigmoid(const Tensor& x);      // 1 / (1 + e^-x)
+Tensor log_sigmoid(const Tensor& x);  // ln sigmoid(x), computed without overflow for large |x|
+// Comparison masks: 1 where a > b (broadcasting), else 0, in a's dtype. Not differentiable: never recorded.
+Tensor greater(const Tensor& a, const Tensor& b);
+Tensor greater(const Tensor& a, double s);
 
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }

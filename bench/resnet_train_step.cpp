@@ -57,12 +57,20 @@ int main(int argc, char** argv) {
     const std::vector<Tensor> params = model->parameters();
     const double lr = 1e-3;
 
-    std::vector<double> times;
+    // Per step: total, and the forward (to the loss), backward and update phases, to show where the time goes.
+    std::vector<double> times, forward_times, backward_times, update_times;
+    auto now = [&] {
+      if (device.is_cuda()) cuda::synchronize();
+      return std::chrono::steady_clock::now();
+    };
+    auto seconds = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
     for (int step = 0; step < warmup + steps; ++step) {
-      const auto start = std::chrono::steady_clock::now();
+      const auto start = now();
       for (const Tensor& p : params) p.zero_grad();
       Tensor loss = nn::l1_loss(model->forward(x), target);
+      const auto forward_end = now();
       loss.backward();
+      const auto backward_end = now();
       {
         NoGradGuard no_grad;  // plain SGD: p -= lr * grad, in place
         for (const Tensor& p : params) {
@@ -71,13 +79,22 @@ int main(int argc, char** argv) {
           backend(device).binary(BinaryOp::sub, p, update, out);
         }
       }
-      if (device.is_cuda()) cuda::synchronize();
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      if (step >= warmup) times.push_back(seconds);
-      std::fprintf(stderr, "step %d: %.3f s, loss %.3f\n", step, seconds, loss.item());
+      const auto end = now();
+      if (step >= warmup) {
+        times.push_back(seconds(start, end));
+        forward_times.push_back(seconds(start, forward_end));
+        backward_times.push_back(seconds(forward_end, backward_end));
+        update_times.push_back(seconds(backward_end, end));
+      }
+      std::fprintf(stderr, "step %d: %.3f s, loss %.3f\n", step, seconds(start, end), loss.item());
     }
-    std::sort(times.begin(), times.end());
-    const double median = times[times.size() / 2];
+    auto median_of = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    const double median = median_of(times);
+    std::printf("edat phases: forward %.3f s, backward %.3f s, update %.3f s (medians)\n", median_of(forward_times),
+                median_of(backward_times), median_of(update_times));
     std::printf("edat %s train step, batch %d, 3x%dx%d, %s: median %.3f s over %d steps (%.1f images/s), "
                 "peak RSS %.0f MiB\n",
                 arch.c_str(), batch, size, size, device.str().c_str(), median, steps, batch / median, peak_rss_mib());

@@ -25,17 +25,22 @@ x = torch.empty(args.batch, 3, args.size, args.size).uniform_(-2, 2)
 target = torch.empty(args.batch, 1).uniform_(20, 60)
 optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
 
-times = []
+times, phases = [], []
 for step in range(args.warmup + args.steps):
     start = time.perf_counter()
     optimizer.zero_grad(set_to_none=True)
     loss = torch.nn.functional.l1_loss(model(x), target)
+    forward_end = time.perf_counter()
     loss.backward()
+    backward_end = time.perf_counter()
     optimizer.step()
-    seconds = time.perf_counter() - start
+    end = time.perf_counter()
     if step >= args.warmup:
-        times.append(seconds)
+        times.append(end - start)
+        phases.append((forward_end - start, backward_end - forward_end, end - backward_end))
 median = statistics.median(times)
+print("pytorch phases: forward %.3f s, backward %.3f s, update %.3f s (medians)"
+      % tuple(statistics.median(p[i] for p in phases) for i in range(3)))
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 print(f"pytorch {torch.__version__} {args.arch} train step, batch {args.batch}, 3x{args.size}x{args.size}, cpu "
       f"({torch.get_num_threads()} threads): median {median:.3f} s over {args.steps} steps "

@@ -5,10 +5,12 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 args=("$@")
-edat_line=$(build/bench/resnet_train_step "${args[@]}" 2>/dev/null)
-echo "$edat_line"
-torch_line=$(/usr/bin/python3 bench/resnet_train_step.py "${args[@]}")
-echo "$torch_line"
+edat_out=$(build/bench/resnet_train_step "${args[@]}" 2>/dev/null)
+echo "$edat_out"
+edat_line=$(tail -n 1 <<<"$edat_out")
+torch_out=$(/usr/bin/python3 bench/resnet_train_step.py "${args[@]}")
+echo "$torch_out"
+torch_line=$(tail -n 1 <<<"$torch_out")
 python3 - "$edat_line" "$torch_line" <<'PY'
 import re, sys
 def parse(line):

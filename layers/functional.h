@@ -53,5 +53,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& generator);
 // Mean reductions, as torch.nn.L1Loss / MSELoss / SmoothL1Loss with reduction='mean'; shapes must match.
 Tensor l1_loss(const Tensor& prediction, const Tensor& target);
 Tensor mse_loss(const Tensor& prediction, const Tensor& target);
+// Huber-like: per element 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = p - t); beta 0 is the L1 loss.
+Tensor smooth_l1_loss(const Tensor& prediction, const Tensor& target, double beta = 1.0);
 
 }  // namespace edat::nn

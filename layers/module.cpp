@@ -114,8 +114,31 @@ Module* Module::child(const std::string& name) const {
 }
 
 void Module::train(bool on) {
-  training_ = on;
+  training_ = on && !eval_pinned_;
   for (auto& [name, child] : children_) child->train(on);
+}
+
+void Module::pin_eval(bool pinned) {
+  eval_pinned_ = pinned;
+  if (pinned) training_ = false;
+}
+
+void Module::set_module(const std::string& name, std::shared_ptr<Module> module, const std::string& before) {
+  EDAT_CHECK(name.find('.') == std::string::npos, type_name_ << ": module name '" << name << "' contains a dot");
+  auto same = [](const std::string& key) {
+    return [&key](const auto& entry) { return entry.first == key; };
+  };
+  auto existing = std::find_if(children_.begin(), children_.end(), same(name));
+  if (!module) {
+    if (existing != children_.end()) children_.erase(existing);
+    return;
+  }
+  if (existing != children_.end()) {
+    existing->second = std::move(module);
+    return;
+  }
+  auto position = before.empty() ? children_.end() : std::find_if(children_.begin(), children_.end(), same(before));
+  children_.insert(position, {name, std::move(module)});
 }
 
 void Module::set_requires_grad(bool requires_grad) {

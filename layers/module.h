@@ -53,10 +53,15 @@ class Module {
   std::int64_t parameter_count() const;
 
   // ---- modes ----
-  // Training mode (batch statistics, dropout) for this module and its descendants.
+  // Training mode (batch statistics, dropout) for this module and its descendants; a module whose evaluation mode
+  // is pinned stays in evaluation mode (its children still follow `on`).
   virtual void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }
+  // Pins this module (not its children) in evaluation mode, whatever train() later says, or releases it. Transfer
+  // learning pins the batch norms of frozen parts so that their running statistics never drift.
+  void pin_eval(bool pinned = true);
+  bool eval_pinned() const { return eval_pinned_; }
   // Freezes (false) or unfreezes (true) every parameter of this module and its descendants.
   void set_requires_grad(bool requires_grad);
 
@@ -83,6 +88,9 @@ class Module {
     children_.emplace_back(name, module);
     return module;
   }
+  // Replaces the child `name`; when there is none, inserts `module` before the child `before` (appends when `before`
+  // is empty or absent). A null module removes the child. For models that swap a head or add a layer before it.
+  void set_module(const std::string& name, std::shared_ptr<Module> module, const std::string& before = "");
   // Parameters and buffers of this module only, for subclasses (undefined tensors are skipped everywhere).
   Tensor& parameter(const std::string& name);
   Tensor& buffer(const std::string& name);
@@ -93,6 +101,7 @@ class Module {
   bool training_ = true;
 
  private:
+  bool eval_pinned_ = false;
   void collect(const std::string& prefix, bool params, bool buffers, NamedTensors& out) const;
   std::string type_name_;
   NamedTensors parameters_;

@@ -111,7 +111,26 @@ Tensor ResNet::features(const Tensor& x) {
   return flatten((*avgpool_)(y), 1);
 }
 
-Tensor ResNet::forward(const Tensor& x) { return (*fc_)(features(x)); }
+Tensor ResNet::forward(const Tensor& x) {
+  Tensor features_out = features(x);
+  if (dropout_) features_out = (*dropout_)(features_out);
+  return (*fc_)(features_out);
+}
+
+void ResNet::set_head(std::shared_ptr<nn::Module> head) {
+  EDAT_CHECK(head != nullptr, "ResNet::set_head: the head is null");
+  head->train(is_training());
+  fc_ = head;
+  set_module("fc", std::move(head));
+}
+
+void ResNet::set_head_dropout(double p, Generator& generator) {
+  EDAT_CHECK(p >= 0 && p < 1, "ResNet: head dropout must be in [0, 1), got " << p);
+  head_dropout_ = p;
+  dropout_ = p > 0 ? std::make_shared<nn::Dropout>(p, generator) : nullptr;
+  if (dropout_) dropout_->train(is_training());
+  set_module("dropout", dropout_, "fc");
+}
 
 std::shared_ptr<ResNet> resnet18(std::int64_t num_outputs, Generator& generator) {
   return std::make_shared<ResNet>(ResNetSpec{BlockKind::basic, {2, 2, 2, 2}, num_outputs}, generator);

@@ -1,7 +1,7 @@
 // ResNet-18, -34 and -50 with exactly torchvision's structure, parameter names, shapes and initialisation
 // (torchvision.models.resnet, "v1.5": in a Bottleneck the stride sits on the 3x3 convolution).
 //
-//   conv1 7x7/2 -> bn1 -> relu -> maxpool 3x3/2 -> layer1..layer4 -> avgpool (1x1) -> flatten -> fc
+//   conv1 7x7/2 -> bn1 -> relu -> maxpool 3x3/2 -> layer1..layer4 -> avgpool (1x1) -> flatten [-> dropout] -> fc
 //
 // layerN is a Sequential of blocks; its first block changes the stride (layers 2-4: 2) and, when the shape changes,
 // carries a `downsample` branch (1x1 conv + batch norm) on the identity path.
@@ -58,6 +58,15 @@ class ResNet : public nn::Module {
   std::int64_t feature_count() const { return feature_count_; }
   const ResNetSpec& spec() const { return spec_; }
 
+  // The head is the child "fc": torchvision's Linear by default. set_head swaps in another module that maps the
+  // (N, feature_count()) features to outputs (e.g. models::CoralHead); its tensors are named fc.* as well.
+  void set_head(std::shared_ptr<nn::Module> head);
+  nn::Module& head() { return *fc_; }
+  // Dropout with probability p on the features, before the head (0 removes it). It is a child named "dropout"
+  // placed before "fc"; having no tensors, it leaves the state dict, and so torchvision's fc.* names, unchanged.
+  void set_head_dropout(double p, Generator& generator = default_generator());
+  double head_dropout() const { return head_dropout_; }
+
  private:
   std::shared_ptr<nn::Module> make_layer(std::int64_t planes, std::int64_t blocks, std::int64_t stride,
                                          Generator& generator);
@@ -65,6 +74,8 @@ class ResNet : public nn::Module {
   std::int64_t in_ = 64;
   std::int64_t feature_count_ = 0;
   std::shared_ptr<nn::Module> conv1_, bn1_, relu_, maxpool_, layer1_, layer2_, layer3_, layer4_, avgpool_, fc_;
+  std::shared_ptr<nn::Module> dropout_;  // null without head dropout
+  double head_dropout_ = 0;
 };
 
 std::shared_ptr<ResNet> resnet18(std::int64_t num_outputs = 1000, Generator& generator = default_generator());

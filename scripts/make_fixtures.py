@@ -79,7 +79,7 @@ def write_safetensors(path, tensors, metadata=None):
     header, blobs, offset = {}, [], 0
     for key in sorted(tensors):
         array = np.require(tensors[key], requirements="C")
-        dtype = {np.float32: "F32", np.float64: "F64", np.int64: "I64"}[array.dtype.type]
+        dtype = {np.float32: "F32", np.float64: "F64", np.int64: "I64", np.float16: "F16"}[array.dtype.type]
         blob = array.tobytes()
         header[key] = {"dtype": dtype, "shape": list(array.shape), "data_offsets": [offset, offset + len(blob)]}
         blobs.append(blob)

@@ -19,11 +19,13 @@ packages=(
   libeigen3-dev          # CPU matrix products
   libstb-dev             # stb_image (PNG/BMP) and stb_image_write
   libturbojpeg0-dev      # JPEG decoding
+  clang-14 libclang-rt-14-dev  # libFuzzer targets (tests/fuzz/), run by ctest; skipped when absent
   libgtest-dev libgmock-dev
   libbenchmark-dev
   libcli11-dev           # command-line flags of the apps
   nlohmann-json3-dev     # safetensors headers, configs
   libzip-dev             # PyTorch .pth files (zip format)
+  libdlib-dev            # face detection for crop_faces (optional at build time: without it crop_faces is skipped)
 )
 
 missing=()

@@ -23,6 +23,8 @@ enum class UnaryOp {
   add_scalar,  // x + s
   mul_scalar,  // x * s
   pow_scalar,  // x^s
+  sigmoid,     // 1 / (1 + e^-x)
+  log_sigmoid, // ln(1 / (1 + e^-x)) = min(x, 0) - ln(1 + e^-|x|), stable for large |x|
 };
 
 enum class BinaryOp {
@@ -31,6 +33,7 @@ enum class BinaryOp {
   mul,            // a * b
   div,            // a / b
   relu_backward,  // a * (b > 0): the gradient a flowing through relu(b)
+  greater,        // 1 where a > b, else 0 (0 when either is NaN)
 };
 
 // A reduction over one run of dims, with the tensor viewed as (outer, reduced, inner), row-major.

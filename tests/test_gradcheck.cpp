@@ -77,6 +77,10 @@ TEST(Gradcheck, Unary) {
   expect_gradcheck([](const Inputs& x) { return log(x[0]); }, {input({2, 5}, 0.2, 3)});
   expect_gradcheck([](const Inputs& x) { return sqrt(x[0]); }, {input({2, 5}, 0.2, 3)});
   expect_gradcheck([](const Inputs& x) { return relu(x[0]); }, {away_from_zero({2, 5})});
+  expect_gradcheck([](const Inputs& x) { return sigmoid(x[0]); }, {input({2, 5}, -4, 4)});
+  expect_gradcheck([](const Inputs& x) { return log_sigmoid(x[0]); }, {input({2, 5}, -4, 4)});
+  expect_gradcheck([](const Inputs& x) { return log_sigmoid(x[0]); }, {input({2, 3}, -40, -20)});  // large |x|
+  expect_gradcheck([](const Inputs& x) { return log_sigmoid(x[0]); }, {input({2, 3}, 10, 20)});
 }
 
 TEST(Gradcheck, Pow) {

@@ -99,6 +99,30 @@ TEST_P(OpsTest, Unary) {
   expect_map(pow(x, 2.0), v, [](double e) { return e * e; });
   expect_map(relu(x), v, [](double e) { return e > 0 ? e : 0.0; });
   EXPECT_TRUE(all_close(sign(from_vector({0.0, -0.0}, {.dtype = GetParam()})), {0, 0}, 0));
+  expect_map(sigmoid(x), v, [](double e) { return 1 / (1 + std::exp(-e)); });
+  expect_map(log_sigmoid(x), v, [](double e) { return -std::log1p(std::exp(-e)); });
+}
+
+TEST_P(OpsTest, SigmoidAndLogSigmoidAtTheExtremes) {
+  const Tensor x = from_vector({-1000, -100, -20, 0, 20, 100, 1000}, {.dtype = GetParam()});
+  // sigmoid saturates to exactly 0 and 1; log_sigmoid stays finite: ~x for very negative x, ~-e^-x for large x.
+  EXPECT_TRUE(
+      all_close(sigmoid(x), {0, 0, 1 / (1 + std::exp(20.0)), 0.5, 1 / (1 + std::exp(-20.0)), 1, 1}, 1e-6, 1e-30));
+  EXPECT_TRUE(all_close(log_sigmoid(x), {-1000, -100, -20 - std::log1p(std::exp(-20.0)), -std::log(2.0),
+                                         -std::log1p(std::exp(-20.0)), -std::exp(-100.0), 0},
+                        1e-6, 1e-30));
+}
+
+TEST_P(OpsTest, GreaterIsABroadcastingMaskWithoutGradient) {
+  const Tensor a = from_vector({0, 1, 2, 3}, {4, 1}, {.dtype = GetParam(), .requires_grad = true});
+  const Tensor b = from_vector({0.5, 1, 2.5}, {1, 3}, {.dtype = GetParam()});
+  const Tensor mask = greater(a, b);
+  EXPECT_EQ(mask.shape(), (Shape{4, 3}));
+  EXPECT_EQ(mask.dtype(), GetParam());
+  EXPECT_TRUE(all_close(mask, {0, 0, 0, 1, 0, 0, 1, 1, 0, 1, 1, 1}, 0));
+  EXPECT_FALSE(mask.requires_grad());
+  EXPECT_TRUE(all_close(greater(a, 1.0), {0, 0, 1, 1}, 0));
+  EXPECT_TRUE(all_close(greater(from_vector({NAN, 1}, {.dtype = GetParam()}), 0.0), {0, 1}, 0));
 }
 
 TEST_P(OpsTest, SumAndMean) {

@@ -194,3 +194,29 @@ TEST(ResNetParity, SeededWeightsOnCudaMatchPyTorch) {
   seeded_weights(*model, 2024);
   expect_parity(*model, fixture, Device::cuda(0));
 }
+
+TEST(ResNetCuda, ForwardBackwardMatchCpu) {
+  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device: the CPU-vs-CUDA ResNet-34 comparison needs a GPU";
+  auto on_cpu = models::resnet34(1), on_gpu = models::resnet34(1);
+  seeded_weights(*on_cpu, 99);
+  seeded_weights(*on_gpu, 99);
+  on_gpu->to(Device::cuda(0));
+  Generator gen(5);
+  const Tensor x = uniform({4, 3, 96, 96}, -2, 2, gen), target = uniform({4, 1}, 20, 60, gen);
+  Tensor y_cpu = on_cpu->forward(x), y_gpu = on_gpu->forward(x.cuda());
+  EXPECT_TRUE(all_close(y_gpu.cpu(), y_cpu, 1e-4)) << "train-mode output";
+  nn::l1_loss(y_cpu, target).backward();
+  nn::l1_loss(y_gpu, target.cuda()).backward();
+  const nn::NamedTensors cpu_params = on_cpu->named_parameters(), gpu_params = on_gpu->named_parameters();
+  for (std::size_t i = 0; i < cpu_params.size(); ++i) {
+    const std::vector<double> a = cpu_params[i].second.grad().to_vector<double>();
+    const std::vector<double> b = gpu_params[i].second.grad().to_vector<double>();
+    double scale = 0, diff = 0;
+    for (std::size_t k = 0; k < a.size(); ++k) scale = std::max(scale, std::abs(a[k])), diff = std::max(diff, std::abs(a[k] - b[k]));
+    EXPECT_LE(diff / scale, 1e-3) << cpu_params[i].first;
+  }
+  on_cpu->eval();
+  on_gpu->eval();
+  NoGradGuard no_grad;
+  EXPECT_TRUE(all_close(on_gpu->forward(x.cuda()).cpu(), on_cpu->forward(x), 1e-4)) << "eval-mode output";
+}

@@ -132,4 +132,28 @@ Tensor relu(const Tensor& x) {
   });
 }
 
+// d sigmoid(x)/dx = sigmoid(x) (1 - sigmoid(x)): from the output alone
+Tensor sigmoid(const Tensor& x) {
+  Tensor out = unary_forward(UnaryOp::sigmoid, "sigmoid", x);
+  return record("sigmoid", out, {x}, [y = out.detach()](const Tensor& g, const std::vector<bool>&) {
+    return Grads{g * (y * (1.0 - y))};
+  });
+}
+
+// d ln sigmoid(x)/dx = 1 - sigmoid(x) = sigmoid(-x) (no cancellation for large x)
+Tensor log_sigmoid(const Tensor& x) {
+  Tensor out = unary_forward(UnaryOp::log_sigmoid, "log_sigmoid", x);
+  return record("log_sigmoid", out, {x}, [x = x.detach()](const Tensor& g, const std::vector<bool>&) {
+    return Grads{g * sigmoid(neg(x))};
+  });
+}
+
+// A mask, not recorded: its derivative is zero almost everywhere and nothing flows back through it.
+Tensor greater(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::greater, "greater", a, b); }
+
+Tensor greater(const Tensor& a, double s) {
+  check_floating("greater", a);
+  return greater(a, scalar_tensor(s, {.dtype = a.dtype(), .device = a.device()}));
+}
+
 }  // namespace edat

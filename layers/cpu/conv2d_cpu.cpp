@@ -1,21 +1,30 @@
 // CPU convolution: im2col + Eigen GEMM for the forward and the filter gradient, GEMM + col2im for the data gradient.
 //
-// Per group g (weights W_g: (Kg, Cg R S)) and a chunk of nb samples, the column matrix holds one row per
-// (c, r, s) and one column per (n, p, q):  col[(c, r, s), (n, p, q)] = x[n, g Cg + c, p sh - ph + r dh, q sw - pw + s
-// dw] (zero in the padding). Then
+// Per group g (weights W_g: (Kg, Cg R S)) and a chunk of nb samples, the column matrix holds one row per (c, r, s)
+// and one column per (n, p, q), zero in the padding:
+//   col[(c, r, s), (n, p, q)] = x[n, g Cg + c, p sh - ph + r dh, q sw - pw + s dw]
+// Then
 //   forward:          y_g  (Kg, nb P Q)   = W_g @ col
 //   backward data:    dcol (Cg R S, nb P Q) = W_g^T @ dy_g, then col2im sums dcol back onto dx
 //   backward filter:  dW_g (Kg, Cg R S)  += dy_g @ col^T   (summed over the chunks)
 // Several samples share one GEMM so that it stays wide when P Q is small (ResNet's last stage at 112 px input is 4x4:
-// per-sample GEMMs 16 columns wide run at a fraction of the peak), while the chunk keeps the column buffer bounded.
-// A chunk of one sample reads and writes NCHW directly; a wider chunk stages its (K, nb P Q) result and scatters it.
-// A 1x1, stride-1, unpadded convolution of one sample needs no im2col: the input plane is already the matrix.
-// Eigen's GEMM is OpenMP-parallel itself, so it runs outside any parallel region; im2col, col2im and the
-// gathers run in parallel over rows or planes.
+// per-sample GEMMs 16 columns wide run at a fraction of the peak), while chunks stay small enough for the column
+// matrix to live in cache between im2col and the GEMM. A chunk of one sample reads and writes NCHW directly; a wider
+// chunk stages its (K, nb P Q) result and scatters it. A 1x1, stride-1, unpadded convolution of one sample needs no
+// im2col: the input plane is already the matrix.
+//
+// Threads: when the batch allows, each thread takes its own samples and runs im2col, single-threaded GEMMs and
+// col2im on them with no synchronisation (two such threads run at twice the one-thread rate, where Eigen's parallel
+// GEMM gains little on these shapes); the filter gradient is then summed over the threads' partial sums. Otherwise
+// (one sample, or too few columns per thread) the samples are processed together, im2col runs in parallel over rows
+// and each GEMM is cut into one block per thread.
+#include <omp.h>
+
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <memory>
 
 #include "layers/cpu/cpu_layer_kernels.h"
@@ -33,8 +42,12 @@ using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajo
 template <class T>
 using ConstMatrixMap = Eigen::Map<const RowMajor<T>>;
 
-// The column buffer of one chunk stays under this size (unless one sample alone needs more).
-std::size_t column_budget_bytes = std::size_t{24} << 20;
+// The column buffer of one chunk (per thread) stays under this size (unless one sample alone needs more).
+std::size_t column_budget_bytes = std::size_t{16} << 20;
+// Samples are batched into one GEMM until it is this many columns wide.
+constexpr std::int64_t kTargetWidth = 512;
+// Convolutions below this many multiply-adds run on one thread.
+constexpr double kParallelMacs = 1 << 21;
 
 struct Geometry {
   std::int64_t N, C, H, W;  // input
@@ -66,6 +79,7 @@ struct Geometry {
   std::int64_t crs() const { return Cg * R * S; }  // rows of the column matrix
   std::int64_t pq() const { return P * Q; }
   std::int64_t hw() const { return H * W; }
+  double macs() const { return static_cast<double>(N) * static_cast<double>(K * crs() * pq()); }
   // The input plane is the column matrix already: 1x1 kernel, stride 1, no padding.
   bool pointwise() const { return R == 1 && S == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
 
@@ -77,13 +91,47 @@ struct Geometry {
   }
 };
 
-// Samples per chunk: as many as the column budget allows, spread evenly over the chunks.
-std::int64_t chunk_size(const Geometry& g, std::size_t element_size) {
-  const auto per_sample = static_cast<std::size_t>(std::max<std::int64_t>(g.crs() * g.pq(), 1)) * element_size;
-  const std::int64_t fit =
-      std::clamp<std::int64_t>(static_cast<std::int64_t>(column_budget_bytes / per_sample), 1, g.N);
-  const std::int64_t chunks = (g.N + fit - 1) / fit;
-  return (g.N + chunks - 1) / chunks;
+// Samples per chunk out of `samples`: enough for a GEMM kTargetWidth wide, within the column budget, spread evenly.
+std::int64_t chunk_size(const Geometry& g, std::int64_t samples, std::size_t element_size) {
+  const std::int64_t pq = std::max<std::int64_t>(g.pq(), 1);
+  const auto per_sample = static_cast<std::size_t>(std::max<std::int64_t>(g.crs() * pq, 1)) * element_size;
+  const std::int64_t wide = (kTargetWidth + pq - 1) / pq;
+  const auto fit = static_cast<std::int64_t>(std::min<std::size_t>(column_budget_bytes / per_sample, 1 << 30));
+  const std::int64_t nb = std::clamp<std::int64_t>(std::min(wide, fit), 1, samples);
+  const std::int64_t chunks = (samples + nb - 1) / nb;
+  return (samples + chunks - 1) / chunks;
+}
+
+// How many threads take samples of their own (1: the samples are processed together, see the header comment).
+int sample_threads(const Geometry& g) {
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (threads == 1 || g.macs() < kParallelMacs || g.N < threads) return 1;
+  return (g.N / threads) * g.pq() >= kTargetWidth / 2 ? threads : 1;
+}
+
+// Runs body(first, last, thread) on up to `threads` threads, each with its share of samples [0, N), and returns how
+// many ran. An exception thrown by one is rethrown after the parallel region (it may not leave the region).
+template <class F>
+int for_each_sample_share(int threads, std::int64_t N, F&& body) {
+  if (threads == 1) {
+    body(std::int64_t{0}, N, 0);
+    return 1;
+  }
+  std::exception_ptr error;
+  int team = 1;
+#pragma omp parallel num_threads(threads)
+  {
+    const std::int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
+    if (t == 0) team = static_cast<int>(n);
+    try {
+      body(N * t / n, N * (t + 1) / n, static_cast<int>(t));
+    } catch (...) {
+#pragma omp critical(edat_conv2d_error)
+      error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+  return team;
 }
 
 // A growing, 64-byte aligned scratch buffer per thread and slot, kept between calls so that the training loop
@@ -94,7 +142,7 @@ T* scratch(int slot, std::int64_t count) {
     std::unique_ptr<void, decltype(&std::free)> data{nullptr, &std::free};
     std::size_t bytes = 0;
   };
-  thread_local Buffer buffers[2];
+  thread_local Buffer buffers[3];
   Buffer& b = buffers[slot];
   const std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(T) + 63) / 64 * 64;
   if (bytes > b.bytes) {
@@ -105,7 +153,7 @@ T* scratch(int slot, std::int64_t count) {
   }
   return static_cast<T*>(b.data.get());
 }
-enum Slot { kColumns = 0, kStaging = 1 };
+enum Slot { kColumns = 0, kStaging = 1, kPartials = 2 };
 
 // col (Cg R S, nb P Q) from samples [n0, n0 + nb) of group grp; parallel over rows.
 template <class T>
@@ -199,12 +247,59 @@ void add_bias(T* y, const T* bias, std::int64_t K, std::int64_t PQ) {
     for (std::int64_t i = 0; i < PQ; ++i) y[k * PQ + i] += bias[k];
 }
 
+// out (+)= lhs rhs on every OpenMP thread. Eigen's own parallel GEMM synchronises its threads on every block and
+// scales poorly on these shapes (64 x 576 @ 576 x 12544 runs hardly faster on 2 threads than on 1); instead the
+// output is cut into one block of columns per thread (rows when it is taller than wide) and each thread runs
+// Eigen's single-threaded GEMM on its block (Eigen stays single-threaded inside a parallel region).
+template <class T, class Lhs, class Rhs>
+void gemm(Eigen::Map<RowMajor<T>> out, const Lhs& lhs, const Rhs& rhs, bool accumulate) {
+  const std::int64_t rows = out.rows(), cols = out.cols();
+  const int threads = omp_get_max_threads();
+  const bool by_columns = cols >= rows;
+  const std::int64_t extent = by_columns ? cols : rows;
+  static const bool eigen_parallel = std::getenv("XX_EIGEN_PAR") != nullptr;  // XX experiment
+  if (eigen_parallel || threads == 1 || omp_in_parallel() || rows * cols * lhs.cols() < (std::int64_t{1} << 20) ||
+      extent < 32) {
+    if (accumulate) {
+      out.noalias() += lhs * rhs;
+    } else {
+      out.noalias() = lhs * rhs;
+    }
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    // Block boundaries on multiples of 16 elements (one AVX-512 register of floats).
+    const std::int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
+    const std::int64_t begin = extent * t / n / 16 * 16;
+    const std::int64_t end = t + 1 == n ? extent : extent * (t + 1) / n / 16 * 16;
+    if (end > begin) {
+      if (by_columns) {
+        auto block = out.middleCols(begin, end - begin);
+        if (accumulate) {
+          block.noalias() += lhs * rhs.middleCols(begin, end - begin);
+        } else {
+          block.noalias() = lhs * rhs.middleCols(begin, end - begin);
+        }
+      } else {
+        auto block = out.middleRows(begin, end - begin);
+        if (accumulate) {
+          block.noalias() += lhs.middleRows(begin, end - begin) * rhs;
+        } else {
+          block.noalias() = lhs.middleRows(begin, end - begin) * rhs;
+        }
+      }
+    }
+  }
+}
+
+// y for samples [first, last).
 template <class T>
-void forward(const T* x, const T* w, const T* bias, T* y, const Geometry& g) {
-  if (g.N == 0) return;
-  const std::int64_t nb_max = chunk_size(g, sizeof(T));
-  for (std::int64_t n0 = 0; n0 < g.N; n0 += nb_max) {
-    const std::int64_t nb = std::min(nb_max, g.N - n0), width = nb * g.pq();
+void forward_samples(const T* x, const T* w, const T* bias, T* y, const Geometry& g, std::int64_t first,
+                     std::int64_t last) {
+  const std::int64_t nb_max = chunk_size(g, last - first, sizeof(T));
+  for (std::int64_t n0 = first; n0 < last; n0 += nb_max) {
+    const std::int64_t nb = std::min(nb_max, last - n0), width = nb * g.pq();
     T* staged = nb > 1 ? scratch<T>(kStaging, g.K * width) : nullptr;
     for (std::int64_t grp = 0; grp < g.G; ++grp) {
       const T* col;
@@ -218,7 +313,7 @@ void forward(const T* x, const T* w, const T* bias, T* y, const Geometry& g) {
       ConstMatrixMap<T> weight(w + grp * g.Kg * g.crs(), g.Kg, g.crs());
       ConstMatrixMap<T> columns(col, g.crs(), width);
       T* out = nb > 1 ? staged + grp * g.Kg * width : y + (n0 * g.K + grp * g.Kg) * g.pq();
-      Eigen::Map<RowMajor<T>>(out, g.Kg, width).noalias() = weight * columns;
+      gemm<T>(Eigen::Map<RowMajor<T>>(out, g.Kg, width), weight, columns, false);
     }
     if (nb > 1) {
       scatter_chunk(staged, bias, y, g.K, g.pq(), n0, nb);
@@ -228,12 +323,12 @@ void forward(const T* x, const T* w, const T* bias, T* y, const Geometry& g) {
   }
 }
 
+// dx for samples [first, last) (overwritten).
 template <class T>
-void backward_data(const T* dy, const T* w, T* dx, const Geometry& g) {
-  if (g.N == 0) return;
-  const std::int64_t nb_max = chunk_size(g, sizeof(T));
-  for (std::int64_t n0 = 0; n0 < g.N; n0 += nb_max) {
-    const std::int64_t nb = std::min(nb_max, g.N - n0), width = nb * g.pq();
+void backward_data_samples(const T* dy, const T* w, T* dx, const Geometry& g, std::int64_t first, std::int64_t last) {
+  const std::int64_t nb_max = chunk_size(g, last - first, sizeof(T));
+  for (std::int64_t n0 = first; n0 < last; n0 += nb_max) {
+    const std::int64_t nb = std::min(nb_max, last - n0), width = nb * g.pq();
     const T* dy_chunk = dy + n0 * g.K * g.pq();  // (K, P Q) when nb == 1
     if (nb > 1) {
       T* staged = scratch<T>(kStaging, g.K * width);
@@ -244,23 +339,24 @@ void backward_data(const T* dy, const T* w, T* dx, const Geometry& g) {
       ConstMatrixMap<T> weight(w + grp * g.Kg * g.crs(), g.Kg, g.crs());
       ConstMatrixMap<T> grad_out(dy_chunk + grp * g.Kg * width, g.Kg, width);
       if (g.pointwise() && nb == 1) {
-        Eigen::Map<RowMajor<T>>(dx + (n0 * g.C + grp * g.Cg) * g.hw(), g.Cg, g.hw()).noalias() =
-            weight.transpose() * grad_out;
+        gemm<T>(Eigen::Map<RowMajor<T>>(dx + (n0 * g.C + grp * g.Cg) * g.hw(), g.Cg, g.hw()), weight.transpose(),
+                grad_out, false);
         continue;
       }
       T* dcol = scratch<T>(kColumns, g.crs() * width);
-      Eigen::Map<RowMajor<T>>(dcol, g.crs(), width).noalias() = weight.transpose() * grad_out;
+      gemm<T>(Eigen::Map<RowMajor<T>>(dcol, g.crs(), width), weight.transpose(), grad_out, false);
       col2im(dcol, dx, g, n0, nb, grp);
     }
   }
 }
 
+// dw (overwritten) = the filter gradient summed over samples [first, last).
 template <class T>
-void backward_filter(const T* dy, const T* x, T* dw, const Geometry& g) {
-  if (g.N == 0) return std::fill(dw, dw + g.K * g.crs(), T(0));
-  const std::int64_t nb_max = chunk_size(g, sizeof(T));
-  for (std::int64_t n0 = 0; n0 < g.N; n0 += nb_max) {
-    const std::int64_t nb = std::min(nb_max, g.N - n0), width = nb * g.pq();
+void backward_filter_samples(const T* dy, const T* x, T* dw, const Geometry& g, std::int64_t first, std::int64_t last) {
+  if (first == last) return std::fill(dw, dw + g.K * g.crs(), T(0));
+  const std::int64_t nb_max = chunk_size(g, last - first, sizeof(T));
+  for (std::int64_t n0 = first; n0 < last; n0 += nb_max) {
+    const std::int64_t nb = std::min(nb_max, last - n0), width = nb * g.pq();
     const T* dy_chunk = dy + n0 * g.K * g.pq();
     if (nb > 1) {
       T* staged = scratch<T>(kStaging, g.K * width);
@@ -279,13 +375,37 @@ void backward_filter(const T* dy, const T* x, T* dw, const Geometry& g) {
       ConstMatrixMap<T> grad_out(dy_chunk + grp * g.Kg * width, g.Kg, width);
       ConstMatrixMap<T> columns(col, g.crs(), width);
       Eigen::Map<RowMajor<T>> grad_weight(dw + grp * g.Kg * g.crs(), g.Kg, g.crs());
-      if (n0 == 0) {
-        grad_weight.noalias() = grad_out * columns.transpose();
-      } else {
-        grad_weight.noalias() += grad_out * columns.transpose();
-      }
+      gemm<T>(grad_weight, grad_out, columns.transpose(), n0 > first);
     }
   }
+}
+
+template <class T>
+void forward(const T* x, const T* w, const T* bias, T* y, const Geometry& g) {
+  for_each_sample_share(sample_threads(g), g.N, [&](std::int64_t first, std::int64_t last, int) {
+    forward_samples(x, w, bias, y, g, first, last);
+  });
+}
+
+template <class T>
+void backward_data(const T* dy, const T* w, T* dx, const Geometry& g) {
+  for_each_sample_share(sample_threads(g), g.N, [&](std::int64_t first, std::int64_t last, int) {
+    backward_data_samples(dy, w, dx, g, first, last);
+  });
+}
+
+// Thread 0 sums its samples into dw, thread t > 0 into partial sum t - 1; then dw += the partial sums.
+template <class T>
+void backward_filter(const T* dy, const T* x, T* dw, const Geometry& g) {
+  const int threads = sample_threads(g);
+  const std::int64_t size = g.K * g.crs();
+  T* partials = threads > 1 ? scratch<T>(kPartials, (threads - 1) * size) : nullptr;
+  const int ran = for_each_sample_share(threads, g.N, [&](std::int64_t first, std::int64_t last, int thread) {
+    backward_filter_samples(dy, x, thread == 0 ? dw : partials + (thread - 1) * size, g, first, last);
+  });
+#pragma omp parallel for schedule(static) if (ran > 1 && size * (ran - 1) > kParallelGrain)
+  for (std::int64_t i = 0; i < size; ++i)
+    for (int t = 1; t < ran; ++t) dw[i] += partials[(t - 1) * size + i];
 }
 
 }  // namespace

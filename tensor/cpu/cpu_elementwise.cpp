@@ -1,4 +1,5 @@
 // CPU elementwise kernels: unary maps, broadcasting binary ops and broadcast copies.
+#include <algorithm>
 #include <cmath>
 
 #include "tensor/broadcast.h"
@@ -56,6 +57,10 @@ void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& out, double scalar) 
       case UnaryOp::add_scalar: map(in, y, n, [s](T v) { return v + s; }); return;
       case UnaryOp::mul_scalar: map(in, y, n, [s](T v) { return v * s; }); return;
       case UnaryOp::pow_scalar: map(in, y, n, [s](T v) { return std::pow(v, s); }); return;
+      case UnaryOp::sigmoid: map(in, y, n, [](T v) { return T(1) / (T(1) + std::exp(-v)); }); return;
+      case UnaryOp::log_sigmoid:
+        map(in, y, n, [](T v) { return std::min(v, T(0)) - std::log1p(std::exp(-std::abs(v))); });
+        return;
     }
   });
 }
@@ -73,6 +78,7 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& o
       case BinaryOp::mul: zip(pa, pb, po, ix, [](T u, T v) { return u * v; }); return;
       case BinaryOp::div: zip(pa, pb, po, ix, [](T u, T v) { return u / v; }); return;
       case BinaryOp::relu_backward: zip(pa, pb, po, ix, [](T g, T v) { return v > T(0) ? g : T(0); }); return;
+      case BinaryOp::greater: zip(pa, pb, po, ix, [](T u, T v) { return u > v ? T(1) : T(0); }); return;
     }
   });
 }

@@ -24,6 +24,7 @@ struct Math<float> {
   static __device__ float log(float x) { return logf(x); }
   static __device__ float sqrt(float x) { return sqrtf(x); }
   static __device__ float pow(float x, float y) { return powf(x, y); }
+  static __device__ float log1p(float x) { return log1pf(x); }
 };
 template <>
 struct Math<double> {
@@ -32,6 +33,7 @@ struct Math<double> {
   static __device__ double log(double x) { return ::log(x); }
   static __device__ double sqrt(double x) { return ::sqrt(x); }
   static __device__ double pow(double x, double y) { return ::pow(x, y); }
+  static __device__ double log1p(double x) { return ::log1p(x); }
 };
 
 // ---- unary ops: y = f(x), with `s` the scalar argument where the op has one ----
@@ -79,6 +81,15 @@ struct PowScalar {
   __device__ T operator()(T x) const { return Math<T>::pow(x, s); }
 };
 
+template <class T>
+struct Sigmoid {  // 1 / (1 + e^-x): e^-x overflows to inf for very negative x, giving 0, as on the CPU
+  __device__ T operator()(T x) const { return T(1) / (T(1) + Math<T>::exp(-x)); }
+};
+template <class T>
+struct LogSigmoid {  // min(x, 0) - log1p(e^-|x|): no overflow for large |x|
+  __device__ T operator()(T x) const { return (x < T(0) ? x : T(0)) - Math<T>::log1p(Math<T>::exp(-Math<T>::abs(x))); }
+};
+
 // ---- binary ops: out = f(a, b) ----
 template <class T>
 struct Add {
@@ -99,6 +110,10 @@ struct Div {
 template <class T>
 struct ReluBackward {  // a * (b > 0): the gradient a flowing back through relu(b)
   __device__ T operator()(T a, T b) const { return b > T(0) ? a : T(0); }  // a select, as on the CPU
+};
+template <class T>
+struct Greater {  // 1 where a > b, else 0 (NaN compares false)
+  __device__ T operator()(T a, T b) const { return a > b ? T(1) : T(0); }
 };
 
 template <class T, class Op>
@@ -173,6 +188,10 @@ const char* unary_name(UnaryOp op) {
       return "mul_scalar";
     case UnaryOp::pow_scalar:
       return "pow_scalar";
+    case UnaryOp::sigmoid:
+      return "sigmoid";
+    case UnaryOp::log_sigmoid:
+      return "log_sigmoid";
   }
   return "unary op";
 }
@@ -189,6 +208,8 @@ const char* binary_name(BinaryOp op) {
       return "div";
     case BinaryOp::relu_backward:
       return "relu_backward";
+    case BinaryOp::greater:
+      return "greater";
   }
   return "binary op";
 }
@@ -220,6 +241,10 @@ void unary(UnaryOp op, const Tensor& x, Tensor& out, double scalar) {
         return launch_unary<T>(x, out, MulScalar<T>{s});
       case UnaryOp::pow_scalar:
         return launch_unary<T>(x, out, PowScalar<T>{s});
+      case UnaryOp::sigmoid:
+        return launch_unary<T>(x, out, Sigmoid<T>{});
+      case UnaryOp::log_sigmoid:
+        return launch_unary<T>(x, out, LogSigmoid<T>{});
     }
     throw Error("unary: unknown op on CUDA");
   });
@@ -239,6 +264,8 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
         return launch_binary<T>(a, b, out, Div<T>{});
       case BinaryOp::relu_backward:
         return launch_binary<T>(a, b, out, ReluBackward<T>{});
+      case BinaryOp::greater:
+        return launch_binary<T>(a, b, out, Greater<T>{});
     }
     throw Error("binary: unknown op on CUDA");
   });

@@ -1,0 +1,68 @@
+// Image decoding: JPEG through libjpeg-turbo's TurboJPEG API, PNG, BMP and GIF (first frame) through stb_image.
+// Every decoder returns an RGB Image (data/image.h): grayscale, gray+alpha, RGBA and CMYK sources become RGB
+// (alpha is dropped). The format comes from the file's first bytes, never from its name.
+//
+// JPEGs can be decoded smaller than stored, for free: libjpeg-turbo scales in the DCT domain by 1/2, 1/4 or 1/8.
+// Give the size the image will be resized to next (min_width/min_height) and the decoder picks the strongest of
+// those factors that keeps the decoded image at least that large; a target more than half the source decodes at
+// full size.
+//
+// Failures throw DecodeError naming the file (or "<memory>") and why: empty, truncated, not an image, too large.
+// The decoders are thread-safe (each thread keeps its own TurboJPEG handle).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/image.h"
+#include "tensor/error.h"
+
+namespace edat::data {
+
+// A file that is not a readable image (the loader counts and skips these). Other problems throw edat::Error.
+class DecodeError : public Error {
+ public:
+  using Error::Error;
+};
+
+struct DecodeOptions {
+  // DCT-domain downscaling of JPEGs: the decoded image is at least this large (0 = no constraint, full size).
+  int min_width = 0;
+  int min_height = 0;
+  // Refuse images with more pixels than this (a corrupt or hostile header can claim 65535 x 65535).
+  std::int64_t max_pixels = std::int64_t{1} << 28;
+  // libjpeg warnings (data ends early, corrupt entropy data) make the image an error unless this is set; a
+  // truncated JPEG would otherwise decode with its missing rows grey.
+  bool accept_jpeg_warnings = false;
+  // Nearest-neighbour chroma upsampling for 4:2:x JPEGs (libjpeg's merged upsampler): about 25% faster decoding,
+  // but no longer pixel-identical to PIL/torchvision, whose default is the smooth ("fancy") upsampling.
+  bool fast_upsampling = false;
+};
+
+enum class ImageFormat { unknown, jpeg, png, bmp, gif, other };
+// The format from the first bytes (other: not one edat decodes).
+ImageFormat sniff_format(const std::uint8_t* data, std::size_t size);
+
+// Decodes an encoded image held in memory; `name` is used in error messages.
+Image decode_image(const std::uint8_t* data, std::size_t size, const DecodeOptions& options = {},
+                   const std::string& name = "<memory>");
+Image decode_image(const std::vector<std::uint8_t>& bytes, const DecodeOptions& options = {},
+                   const std::string& name = "<memory>");
+// Reads and decodes a file.
+Image decode_image_file(const std::string& path, const DecodeOptions& options = {});
+
+// The whole file as bytes; throws DecodeError when it cannot be opened or read.
+std::vector<std::uint8_t> read_file_bytes(const std::string& path);
+
+// The scaled size libjpeg-turbo would decode (width, height) to for these options, from the JPEG header alone.
+struct JpegInfo {
+  int width = 0, height = 0;  // as stored
+  int scaled_width = 0, scaled_height = 0;
+  int scale_denominator = 1;  // 1, 2, 4 or 8
+};
+JpegInfo jpeg_info(const std::uint8_t* data, std::size_t size, const DecodeOptions& options = {},
+                   const std::string& name = "<memory>");
+
+}  // namespace edat::data

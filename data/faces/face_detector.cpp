@@ -1,0 +1,64 @@
+// FaceDetector over dlib: copies the RGB image into a dlib image, optionally doubles it (pyramid_up, as Python's
+// detector(img, 1) does), runs the HOG detector and maps the boxes back.
+#include "data/faces/face_detector.h"
+
+#include <dlib/image_processing/frontal_face_detector.h>
+#include <dlib/image_transforms.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "tensor/error.h"
+
+namespace edat::data {
+
+struct FaceDetector::Impl {
+  dlib::frontal_face_detector detector;
+};
+
+FaceDetector::FaceDetector(int upsample) : impl_(std::make_unique<Impl>()), upsample_(upsample) {
+  EDAT_CHECK(upsample >= 0 && upsample <= 3, "FaceDetector: upsample must be 0..3, got " << upsample);
+  impl_->detector = dlib::get_frontal_face_detector();
+}
+
+FaceDetector::FaceDetector(const FaceDetector& other)
+    : impl_(std::make_unique<Impl>(*other.impl_)), upsample_(other.upsample_) {}
+
+FaceDetector::~FaceDetector() = default;
+
+std::vector<FaceBox> FaceDetector::detect(const Image& image) const {
+  if (image.empty()) return {};
+  dlib::array2d<dlib::rgb_pixel> pixels(image.height, image.width);
+  for (int y = 0; y < image.height; ++y) {
+    const std::uint8_t* row = image.row(y);
+    for (int x = 0; x < image.width; ++x) pixels[y][x] = dlib::rgb_pixel(row[3 * x], row[3 * x + 1], row[3 * x + 2]);
+  }
+  for (int i = 0; i < upsample_; ++i) dlib::pyramid_up(pixels);
+
+  std::vector<dlib::rect_detection> detections;
+  impl_->detector(pixels, detections);
+  const double scale = 1.0 / (1 << upsample_);
+  std::vector<FaceBox> faces;
+  for (const dlib::rect_detection& d : detections) {
+    const dlib::rectangle& r = d.rect;
+    FaceBox box;
+    box.left = static_cast<int>(std::lround(r.left() * scale));
+    box.top = static_cast<int>(std::lround(r.top() * scale));
+    box.width = static_cast<int>(std::lround(r.width() * scale));
+    box.height = static_cast<int>(std::lround(r.height() * scale));
+    box.score = d.detection_confidence;
+    faces.push_back(box);
+  }
+  std::sort(faces.begin(), faces.end(), [](const FaceBox& a, const FaceBox& b) { return a.score > b.score; });
+  return faces;
+}
+
+double iou(const FaceBox& a, const FaceBox& b) {
+  const int x0 = std::max(a.left, b.left), y0 = std::max(a.top, b.top);
+  const int x1 = std::min(a.left + a.width, b.left + b.width), y1 = std::min(a.top + a.height, b.top + b.height);
+  const double inter = static_cast<double>(std::max(0, x1 - x0)) * std::max(0, y1 - y0);
+  const double uni = static_cast<double>(a.width) * a.height + static_cast<double>(b.width) * b.height - inter;
+  return uni > 0 ? inter / uni : 0.0;
+}
+
+}  // namespace edat::data

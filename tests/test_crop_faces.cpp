@@ -1,0 +1,222 @@
+// Face detection and cropping (data/faces/): dlib's HOG detector against the hand-labelled boxes of
+// ../shared/data/faces (dlib imglab XML; skipped when absent), dogs.jpg (no human face), crop geometry, and the
+// crop_faces pipeline on a small tree of single-face, group, no-face and unreadable images.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+
+#include "data/csv.h"
+#include "data/datasets.h"
+#include "data/decode.h"
+#include "data/encode.h"
+#include "data/faces/face_crop.h"
+#include "data/faces/face_detector.h"
+#include "data/transforms.h"
+
+using namespace edat;
+using namespace edat::data;
+namespace fs = std::filesystem;
+
+namespace {
+
+#ifdef EDAT_SHARED_DATA
+const fs::path faces_dir = fs::path(EDAT_SHARED_DATA) / "faces";
+#else
+const fs::path faces_dir;
+#endif
+
+#define SKIP_WITHOUT(path)                                                                        \
+  if (!fs::exists(path)) {                                                                        \
+    GTEST_SKIP() << "not present: " << (path).string() << " (../shared is not in a fresh clone)"; \
+  }
+
+struct LabelledImage {
+  std::string file;
+  std::vector<FaceBox> boxes;
+};
+
+// dlib imglab XML: <image file='x.jpg' ...> <box top='..' left='..' width='..' height='..'/> ... </image>
+std::vector<LabelledImage> read_imglab(const fs::path& xml) {
+  std::ifstream in(xml);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string s = text.str();
+  const std::regex image_re("<image file='([^']+)'"),
+      box_re("<box top='(-?\\d+)' left='(-?\\d+)' width='(\\d+)' height='(\\d+)'");
+  std::vector<LabelledImage> images;
+  for (std::sregex_iterator it(s.begin(), s.end(), image_re), end; it != end; ++it) {
+    const std::size_t from = it->position(), to = s.find("</image>", from);
+    LabelledImage image{(*it)[1], {}};
+    const std::string body = s.substr(from, to - from);
+    for (std::sregex_iterator b(body.begin(), body.end(), box_re); b != end; ++b) {
+      FaceBox box;
+      box.top = std::stoi((*b)[1]), box.left = std::stoi((*b)[2]);
+      box.width = std::stoi((*b)[3]), box.height = std::stoi((*b)[4]);
+      image.boxes.push_back(box);
+    }
+    images.push_back(image);
+  }
+  return images;
+}
+
+// Truth boxes found by a detection at IoU >= 0.5, each detection matching at most one box (greedy, best first).
+std::size_t matched(const std::vector<FaceBox>& truth, const std::vector<FaceBox>& detections) {
+  std::vector<bool> used(detections.size());
+  std::size_t found = 0;
+  for (const FaceBox& t : truth) {
+    int best = -1;
+    double best_iou = 0.5;
+    for (std::size_t d = 0; d < detections.size(); ++d)
+      if (!used[d] && iou(t, detections[d]) >= best_iou) best = static_cast<int>(d), best_iou = iou(t, detections[d]);
+    if (best >= 0) used[best] = true, ++found;
+  }
+  return found;
+}
+
+// Detectors are built once per process (loading dlib's model takes about half a second).
+const FaceDetector& detector(int upsample) {
+  static const FaceDetector zero(0), one(1);
+  return upsample == 0 ? zero : one;
+}
+
+class TempDir {
+ public:
+  TempDir() : path_(fs::temp_directory_path() / ("edat_test_crop_faces_" + std::to_string(::getpid()))) {
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+}  // namespace
+
+TEST(FaceDetector, IoU) {
+  FaceBox a{0, 0, 10, 10, 0}, b{5, 0, 10, 10, 0}, c{20, 20, 5, 5, 0};
+  EXPECT_DOUBLE_EQ(iou(a, a), 1.0);
+  EXPECT_DOUBLE_EQ(iou(a, b), 50.0 / 150.0);
+  EXPECT_DOUBLE_EQ(iou(a, c), 0.0);
+  EXPECT_DOUBLE_EQ(iou(a, FaceBox{}), 0.0);
+}
+
+// Recall at IoU 0.5 over every labelled face of testing.xml and training.xml (PASCAL VOC group photos, faces of
+// 37 to 109 pixels: one upsampling is needed for the smallest).
+TEST(FaceDetector, RecallOnLabelledGroupPhotos) {
+  SKIP_WITHOUT(faces_dir / "testing.xml");
+  std::size_t truth = 0, found[2] = {0, 0}, detections[2] = {0, 0};
+  for (const char* xml : {"testing.xml", "training.xml"}) {
+    for (const LabelledImage& image : read_imglab(faces_dir / xml)) {
+      const Image pixels = decode_image_file((faces_dir / image.file).string());
+      truth += image.boxes.size();
+      for (int upsample : {0, 1}) {
+        const std::vector<FaceBox> faces = detector(upsample).detect(pixels);
+        found[upsample] += matched(image.boxes, faces);
+        detections[upsample] += faces.size();
+      }
+    }
+  }
+  for (int upsample : {0, 1})
+    std::printf("face detection recall at IoU 0.5, upsample %d: %zu / %zu = %.3f (%zu detections)\n", upsample,
+                found[upsample], truth, static_cast<double>(found[upsample]) / truth, detections[upsample]);
+  EXPECT_EQ(truth, 43u);
+  // Measured: 43 / 43 with one upsampling; 11 / 43 without (most of these faces are under 80 pixels).
+  EXPECT_GE(static_cast<double>(found[1]) / truth, 0.95);
+  EXPECT_GE(static_cast<double>(found[0]) / truth, 0.2);
+  EXPECT_LE(detections[1], truth + 2);  // hardly any false positives
+}
+
+TEST(FaceDetector, NoFaceInDogs) {
+  SKIP_WITHOUT(faces_dir / "dogs.jpg");
+  const Image dogs = decode_image_file((faces_dir / "dogs.jpg").string());
+  EXPECT_EQ(detector(0).detect(dogs).size(), 0u);
+  EXPECT_EQ(detector(1).detect(dogs).size(), 0u);
+}
+
+TEST(CropFace, SquareWithMarginAndEdgeRepeat) {
+  Image image(100, 80);
+  for (int y = 0; y < 80; ++y)
+    for (int x = 0; x < 100; ++x)
+      image.at(y, x, 0) = static_cast<std::uint8_t>(x), image.at(y, x, 1) = static_cast<std::uint8_t>(y);
+  // Box 20x10 at (40, 30): side max(20, 10) * (1 + 2 * 0.5) = 40, centred on (50, 35): x 30..69, y 15..54.
+  const Image crop = crop_face(image, FaceBox{40, 30, 20, 10, 0}, 0.5, 40);
+  ASSERT_EQ(crop.width, 40);
+  ASSERT_EQ(crop.height, 40);
+  EXPECT_EQ(crop.at(0, 0, 0), 30);
+  EXPECT_EQ(crop.at(0, 0, 1), 15);
+  EXPECT_EQ(crop.at(39, 39, 0), 69);
+  EXPECT_EQ(crop.at(39, 39, 1), 54);
+  // Near the corner the square leaves the image: the edge pixels repeat.
+  const Image corner = crop_face(image, FaceBox{0, 0, 10, 10, 0}, 0.5, 20);
+  EXPECT_EQ(corner.at(0, 0, 0), 0);
+  EXPECT_EQ(corner.at(0, 0, 1), 0);
+  EXPECT_EQ(corner.at(19, 19, 0), 14);
+  EXPECT_EQ(crop_face(image, FaceBox{10, 10, 30, 30, 0}, 0.2, 17).width, 17);
+}
+
+// The pipeline on: two single faces cut from the group photos, a group photo, dogs.jpg, an empty file and a text
+// file named .jpg; two workers; a seeded split.
+TEST(CropFaces, PipelineCountsAndCsv) {
+  SKIP_WITHOUT(faces_dir / "2008_002506.jpg");
+  TempDir tmp;
+  const fs::path in = tmp.path() / "in";
+  fs::create_directories(in / "sub");
+  const Image group = decode_image_file((faces_dir / "2008_002506.jpg").string());
+  // Faces of 109 and 90 px (<box top='78' left='329' width='109'> and top='65' left='125' width='90'), each cut out
+  // with a little context so that only it is visible.
+  write_image((in / "30_single_a.jpg").string(), crop(group, 40, 300, 170, 165));
+  write_image((in / "sub" / "45_single_b.png").string(), crop(group, 30, 95, 160, 150));
+  fs::copy_file(faces_dir / "2008_002506.jpg", in / "20_group.jpg");
+  fs::copy_file(faces_dir / "dogs.jpg", in / "5_dogs.jpg");
+  std::ofstream(in / "50_empty.jpg").close();
+  std::ofstream(in / "60_text.jpg") << "not an image";
+
+  std::vector<Sample> samples;
+  for (const std::string& path : list_image_files(in.string())) {
+    Sample s;
+    s.path = path;
+    s.age = static_cast<float>(*age_from_file_name(fs::path(path).filename().string()));
+    samples.push_back(s);
+  }
+  ASSERT_EQ(samples.size(), 6u);
+  CropFacesOptions options;
+  options.out = (tmp.path() / "out").string();
+  options.data_root = in.string();
+  options.size = 64;
+  options.workers = 2;
+  options.split = SplitFractions{0.5, 0.5, 0};
+  const CropFacesReport report = crop_faces(ListDataset("faces", samples), options);
+  EXPECT_EQ(report.images, 6u);
+  EXPECT_EQ(report.kept, 2u);
+  EXPECT_EQ(report.no_face, 1u);
+  EXPECT_EQ(report.multi_face, 1u);
+  EXPECT_EQ(report.unreadable, 2u);
+  ASSERT_EQ(report.unreadable_examples.size(), 2u);
+  EXPECT_NE(report.unreadable_examples[0].find("50_empty.jpg"), std::string::npos) << report.unreadable_examples[0];
+
+  // The crops mirror the input tree (as .jpg), and faces.csv lists them with ages and boxes, in input order.
+  ASSERT_EQ(report.crops.size(), 2u);
+  const Image a = decode_image_file((tmp.path() / "out" / "30_single_a.jpg").string());
+  EXPECT_EQ(a.width, 64);
+  EXPECT_TRUE(fs::exists(tmp.path() / "out" / "sub" / "45_single_b.png.jpg"));
+  const CsvTable csv = read_csv(tmp.path() / "out" / "faces.csv");
+  ASSERT_EQ(csv.rows.size(), 2u);
+  EXPECT_EQ(csv.rows[0][csv.column("path")], "30_single_a.jpg");
+  EXPECT_EQ(csv.rows[0][csv.column("age")], "30");
+  EXPECT_GT(std::stoi(csv.rows[0][csv.column("face_width")]), 60);
+
+  // The split lists read back as csv datasets.
+  DatasetOptions read;
+  read.csv = (tmp.path() / "out" / "train.csv").string();
+  CsvDataset train(read);
+  read.csv = (tmp.path() / "out" / "valid.csv").string();
+  CsvDataset valid(read);
+  EXPECT_EQ(train.size() + valid.size(), 2u);
+  EXPECT_EQ(train.size(), 1u);
+}
