@@ -248,8 +248,8 @@ void add_bias(T* y, const T* bias, std::int64_t K, std::int64_t PQ) {
 }
 
 // out (+)= lhs rhs on every OpenMP thread. Eigen's own parallel GEMM synchronises its threads on every block and
-// scales poorly on these shapes (64 x 576 @ 576 x 12544 runs hardly faster on 2 threads than on 1); instead the
-// output is cut into one block of columns per thread (rows when it is taller than wide) and each thread runs
+// gained little over one thread on these shapes here (64 x 576 @ 576 x 12544: 66 vs 61 GFLOP/s); instead the output
+// is cut into one block of columns per thread (rows when it is taller than wide) and each thread runs
 // Eigen's single-threaded GEMM on its block (Eigen stays single-threaded inside a parallel region).
 template <class T, class Lhs, class Rhs>
 void gemm(Eigen::Map<RowMajor<T>> out, const Lhs& lhs, const Rhs& rhs, bool accumulate) {
@@ -257,9 +257,7 @@ void gemm(Eigen::Map<RowMajor<T>> out, const Lhs& lhs, const Rhs& rhs, bool accu
   const int threads = omp_get_max_threads();
   const bool by_columns = cols >= rows;
   const std::int64_t extent = by_columns ? cols : rows;
-  static const bool eigen_parallel = std::getenv("XX_EIGEN_PAR") != nullptr;  // XX experiment
-  if (eigen_parallel || threads == 1 || omp_in_parallel() || rows * cols * lhs.cols() < (std::int64_t{1} << 20) ||
-      extent < 32) {
+  if (threads == 1 || omp_in_parallel() || rows * cols * lhs.cols() < (std::int64_t{1} << 20) || extent < 32) {
     if (accumulate) {
       out.noalias() += lhs * rhs;
     } else {
