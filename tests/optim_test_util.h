@@ -73,16 +73,6 @@ inline std::shared_ptr<nn::Sequential> small_cnn(std::int64_t outputs = 1) {
   return model;
 }
 
-// The same bytes, element by element.
-inline ::testing::AssertionResult bit_identical(const Tensor& a, const Tensor& b) {
-  const Tensor ha = a.cpu(), hb = b.cpu();
-  if (ha.dtype() != hb.dtype() || ha.shape() != hb.shape())
-    return ::testing::AssertionFailure() << a.desc() << " vs " << b.desc();
-  if (ha.nbytes() && std::memcmp(ha.raw_data(), hb.raw_data(), ha.nbytes()) != 0)
-    return ::testing::AssertionFailure() << "contents differ";
-  return ::testing::AssertionSuccess();
-}
-
 // Copies of every state-dict tensor (on the CPU).
 inline std::map<std::string, Tensor> snapshot(const nn::Module& model) {
   std::map<std::string, Tensor> out;

@@ -17,6 +17,7 @@
 
 using namespace edat;
 using edat::testing::all_close;
+using edat::testing::bit_identical;
 using edat::testing::throws_with;
 
 #define EDAT_REQUIRE_CUDA()          \
@@ -39,23 +40,6 @@ constexpr std::size_t kMiB = std::size_t{1} << 20;
   double scale = 1;
   for (double v : cpu.to_vector<double>()) scale = std::isfinite(v) ? std::max(scale, std::abs(v)) : scale;
   return all_close(gpu.cpu(), cpu, rtol, 0.1 * rtol * scale);
-}
-
-// The same bytes (NaN payloads, -0 and all).
-::testing::AssertionResult bit_identical(const Tensor& a, const Tensor& b) {
-  const Tensor ha = a.cpu(), hb = b.cpu();
-  if (ha.dtype() != hb.dtype() || ha.shape() != hb.shape())
-    return ::testing::AssertionFailure() << a.desc() << " vs " << b.desc();
-  const auto* pa = static_cast<const unsigned char*>(ha.raw_data());
-  const auto* pb = static_cast<const unsigned char*>(hb.raw_data());
-  const std::size_t size = element_size(ha.dtype());
-  for (std::size_t i = 0; i < ha.nbytes(); i += size) {
-    if (std::memcmp(pa + i, pb + i, size) != 0) {
-      return ::testing::AssertionFailure() << "element " << i / size << " differs: " << ha.to_vector<double>()[i / size]
-                                           << " vs " << hb.to_vector<double>()[i / size];
-    }
-  }
-  return ::testing::AssertionSuccess();
 }
 
 Tensor random_tensor(const Shape& shape, double lo = -2, double hi = 2, DType dtype = DType::f32,

@@ -18,6 +18,7 @@ using namespace edat;
 using edat::nn::Conv2dOptions;
 using edat::nn::Pool2dOptions;
 using edat::testing::all_close;
+using edat::testing::bit_identical;
 using edat::testing::throws_with;
 
 #define EDAT_REQUIRE_CUDA()          \
@@ -53,23 +54,6 @@ double rtol_for(DType dtype, double f32_rtol) { return dtype == DType::f64 ? kF6
   if (cpu.defined() && !cpu.device().is_cpu())
     return ::testing::AssertionFailure() << "expected a CPU tensor, got " << cpu.desc();
   return close_to(gpu, cpu, rtol);
-}
-
-// The same bytes (NaN payloads, -0 and all).
-::testing::AssertionResult bit_identical(const Tensor& a, const Tensor& b) {
-  const Tensor ha = a.cpu(), hb = b.cpu();
-  if (ha.dtype() != hb.dtype() || ha.shape() != hb.shape())
-    return ::testing::AssertionFailure() << a.desc() << " vs " << b.desc();
-  const auto* pa = static_cast<const unsigned char*>(ha.raw_data());
-  const auto* pb = static_cast<const unsigned char*>(hb.raw_data());
-  const std::size_t size = element_size(ha.dtype());
-  for (std::size_t i = 0; i < ha.nbytes(); i += size) {
-    if (std::memcmp(pa + i, pb + i, size) != 0) {
-      return ::testing::AssertionFailure() << "element " << i / size << " differs: " << ha.to_vector<double>()[i / size]
-                                           << " vs " << hb.to_vector<double>()[i / size];
-    }
-  }
-  return ::testing::AssertionSuccess();
 }
 
 Tensor random_tensor(const Shape& shape, double lo, double hi, DType dtype, std::uint64_t seed) {

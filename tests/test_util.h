@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -43,6 +44,23 @@ inline ::testing::AssertionResult all_close(const Tensor& actual, const Tensor& 
 inline ::testing::AssertionResult all_close(const Tensor& actual, const std::vector<double>& expected, double rtol,
                                             double atol = 0) {
   return all_close(actual.to_vector<double>(), expected, rtol, atol);
+}
+
+// The same bytes (NaN payloads, -0 and all), possibly on different devices.
+inline ::testing::AssertionResult bit_identical(const Tensor& a, const Tensor& b) {
+  const Tensor ha = a.cpu(), hb = b.cpu();
+  if (ha.dtype() != hb.dtype() || ha.shape() != hb.shape())
+    return ::testing::AssertionFailure() << a.desc() << " vs " << b.desc();
+  const auto* pa = static_cast<const unsigned char*>(ha.raw_data());
+  const auto* pb = static_cast<const unsigned char*>(hb.raw_data());
+  const std::size_t size = element_size(ha.dtype());
+  for (std::size_t i = 0; i < ha.nbytes(); i += size) {
+    if (std::memcmp(pa + i, pb + i, size) != 0) {
+      return ::testing::AssertionFailure() << "element " << i / size << " differs: " << ha.to_vector<double>()[i / size]
+                                           << " vs " << hb.to_vector<double>()[i / size];
+    }
+  }
+  return ::testing::AssertionSuccess();
 }
 
 // Runs `statement` and checks that it throws edat::Error whose message contains every one of `parts`.
