@@ -10,6 +10,7 @@
 #include <string>
 
 #include "data/csv.h"
+#include "tests/test_util.h"
 #include "data/datasets.h"
 #include "data/decode.h"
 #include "data/encode.h"
@@ -28,11 +29,6 @@ const fs::path faces_dir = fs::path(EDAT_SHARED_DATA) / "faces";
 #else
 const fs::path faces_dir;
 #endif
-
-#define SKIP_WITHOUT(path)                                                                        \
-  if (!fs::exists(path)) {                                                                        \
-    GTEST_SKIP() << "not present: " << (path).string() << " (../shared is not in a fresh clone)"; \
-  }
 
 struct LabelledImage {
   std::string file;
@@ -109,7 +105,7 @@ TEST(FaceDetector, IoU) {
 // Recall at IoU 0.5 over every labelled face of testing.xml and training.xml (PASCAL VOC group photos, faces of
 // 37 to 109 pixels: one upsampling is needed for the smallest).
 TEST(FaceDetector, RecallOnLabelledGroupPhotos) {
-  SKIP_WITHOUT(faces_dir / "testing.xml");
+  EDAT_SKIP_WITHOUT(faces_dir / "testing.xml");
   std::size_t truth = 0, found[2] = {0, 0}, detections[2] = {0, 0};
   for (const char* xml : {"testing.xml", "training.xml"}) {
     for (const LabelledImage& image : read_imglab(faces_dir / xml)) {
@@ -133,7 +129,7 @@ TEST(FaceDetector, RecallOnLabelledGroupPhotos) {
 }
 
 TEST(FaceDetector, NoFaceInDogs) {
-  SKIP_WITHOUT(faces_dir / "dogs.jpg");
+  EDAT_SKIP_WITHOUT(faces_dir / "dogs.jpg");
   const Image dogs = decode_image_file((faces_dir / "dogs.jpg").string());
   EXPECT_EQ(detector(0).detect(dogs).size(), 0u);
   EXPECT_EQ(detector(1).detect(dogs).size(), 0u);
@@ -163,7 +159,7 @@ TEST(CropFace, SquareWithMarginAndEdgeRepeat) {
 // The pipeline on: two single faces cut from the group photos, a group photo, dogs.jpg, an empty file and a text
 // file named .jpg; two workers; a seeded split.
 TEST(CropFaces, PipelineCountsAndCsv) {
-  SKIP_WITHOUT(faces_dir / "2008_002506.jpg");
+  EDAT_SKIP_WITHOUT(faces_dir / "2008_002506.jpg");
   TempDir tmp;
   const fs::path in = tmp.path() / "in";
   fs::create_directories(in / "sub");

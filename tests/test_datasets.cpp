@@ -12,6 +12,7 @@
 #include <string>
 
 #include "data/csv.h"
+#include "tests/test_util.h"
 #include "data/datasets.h"
 #include "data/decode.h"
 #include "data/demo_faces.h"
@@ -30,11 +31,6 @@ const fs::path shared_data = EDAT_SHARED_DATA;
 #else
 const fs::path shared_data;
 #endif
-
-#define SKIP_WITHOUT(path)                                                                        \
-  if (!fs::exists(path)) {                                                                        \
-    GTEST_SKIP() << "not present: " << (path).string() << " (../shared is not in a fresh clone)"; \
-  }
 
 // A fresh temporary folder per test, removed at the end.
 class TempDir {
@@ -155,7 +151,7 @@ TEST(FileNames, AgeAndCacdIdentity) {
 
 TEST(RealLabels, CacdCoralSplits) {
   const fs::path dir = shared_data / "labels";
-  SKIP_WITHOUT(dir / "coral_cacd_train.csv");
+  EDAT_SKIP_WITHOUT(dir / "coral_cacd_train.csv");
   const std::map<std::string, std::size_t> expected = {{"train", 114804}, {"valid", 12755}, {"test", 31890}};
   for (const auto& [split, rows] : expected) {
     CacdDataset ds(labels_only((dir / ("coral_cacd_" + split + ".csv")).string(), "/cacd"));
@@ -183,7 +179,7 @@ TEST(RealLabels, CacdCoralSplits) {
 
 TEST(RealLabels, AfadCoralSplits) {
   const fs::path dir = shared_data / "labels";
-  SKIP_WITHOUT(dir / "coral_afad_valid.csv");
+  EDAT_SKIP_WITHOUT(dir / "coral_afad_valid.csv");
   const std::map<std::string, std::size_t> expected = {{"valid", 13165}, {"test", 32762}};
   for (const auto& [split, rows] : expected) {
     AfadDataset ds(labels_only((dir / ("coral_afad_" + split + ".csv")).string(), "/afad"));
@@ -206,7 +202,7 @@ TEST(RealLabels, AfadCoralSplits) {
 
 TEST(RealLabels, UtkFaceCoralTrainAgainstImages) {
   const fs::path csv = shared_data / "utkface" / "coral_utk_train.csv";
-  SKIP_WITHOUT(csv);
+  EDAT_SKIP_WITHOUT(csv);
   DatasetOptions options;
   options.csv = csv.string();
   options.root = (shared_data / "utkface" / "images").string();
@@ -221,7 +217,7 @@ TEST(RealLabels, UtkFaceCoralTrainAgainstImages) {
 
 TEST(RealLabels, UtkFaceFolderWalk) {
   const fs::path images = shared_data / "utkface" / "images";
-  SKIP_WITHOUT(images);
+  EDAT_SKIP_WITHOUT(images);
   DatasetOptions options;
   options.root = images.string();
   UtkFaceDataset ds(options);
@@ -246,7 +242,7 @@ TEST(RealLabels, UtkFaceFolderWalk) {
 TEST(RealLabels, AppaRealFromPublicLabels) {
   const fs::path real_csv = shared_data / "labels" / "appa_real_real_age_labels.csv";
   const fs::path json_file = shared_data / "labels" / "clap2016_apparent_age.json";
-  SKIP_WITHOUT(json_file);
+  EDAT_SKIP_WITHOUT(json_file);
   std::map<std::string, std::string> real_age;
   const CsvTable real = read_csv(real_csv);
   for (const auto& row : real.rows) real_age[row[0]] = row[1];
@@ -575,7 +571,7 @@ TEST(Split, IdentityDisjoint) {
 
 TEST(Split, IdentityDisjointOnRealCacd) {
   const fs::path csv = shared_data / "labels" / "coral_cacd_valid.csv";
-  SKIP_WITHOUT(csv);
+  EDAT_SKIP_WITHOUT(csv);
   CacdDataset ds(labels_only(csv.string()));
   const SplitIndices split = split_dataset(ds, {0.8, 0.1, 0.1}, 1, true);
   std::set<std::string> train_ids, test_ids;

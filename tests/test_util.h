@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -82,3 +83,9 @@ template <class F>
 }
 
 }  // namespace edat::testing
+
+// Skips the current test when `path` (a std::filesystem::path) is absent, e.g. data from ../shared in a fresh clone.
+#define EDAT_SKIP_WITHOUT(path)                                                                            \
+  if (!std::filesystem::exists(path)) {                                                                    \
+    GTEST_SKIP() << "not present: " << (path).string() << " (../shared is not in a fresh clone)";          \
+  }
