@@ -66,7 +66,7 @@ Tensor Bottleneck::forward(const Tensor& x) {
   return relu(out + identity);
 }
 
-ResNet::ResNet(const ResNetSpec& spec, Generator& generator) : Module("ResNet"), spec_(spec) {
+ResNet::ResNet(const ResNetSpec& spec, Generator& generator) : Backbone("ResNet"), spec_(spec) {
   EDAT_CHECK(spec.layers.size() == 4, "ResNet: expects 4 stages, got " << spec.layers.size());
   EDAT_CHECK(spec.num_outputs > 0, "ResNet: num_outputs must be positive, got " << spec.num_outputs);
   conv1_ = register_module("conv1", conv(3, 64, 7, 2, 3, generator));
@@ -101,6 +101,13 @@ std::shared_ptr<nn::Module> ResNet::make_layer(std::int64_t planes, std::int64_t
     in_ = planes * expansion;
   }
   return layer;
+}
+
+std::string ResNet::arch() const {
+  const bool basic = spec_.block == BlockKind::basic;
+  if (basic && spec_.layers == std::vector<std::int64_t>{2, 2, 2, 2}) return "resnet18";
+  if (spec_.layers == std::vector<std::int64_t>{3, 4, 6, 3}) return basic ? "resnet34" : "resnet50";
+  return "resnet";
 }
 
 Tensor ResNet::features(const Tensor& x) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "layers/modules.h"
+#include "models/backbone.h"
 
 namespace edat::models {
 
@@ -49,23 +50,26 @@ struct ResNetSpec {
   std::int64_t num_outputs = 1000;                  // 1 for age regression
 };
 
-class ResNet : public nn::Module {
+class ResNet : public Backbone {
  public:
   explicit ResNet(const ResNetSpec& spec, Generator& generator = default_generator());
   Tensor forward(const Tensor& x) override;  // x (N, 3, H, W) -> (N, num_outputs)
+  // "resnet18", "resnet34", "resnet50" (by the spec; "resnet" for another block layout).
+  std::string arch() const override;
   // Everything up to the pooled, flattened features (N, 512 or 2048): what a new head sees.
-  Tensor features(const Tensor& x);
-  std::int64_t feature_count() const { return feature_count_; }
+  Tensor features(const Tensor& x) override;
+  std::int64_t feature_count() const override { return feature_count_; }
+  std::string head_name() const override { return "fc"; }
   const ResNetSpec& spec() const { return spec_; }
 
   // The head is the child "fc": torchvision's Linear by default. set_head swaps in another module that maps the
   // (N, feature_count()) features to outputs (e.g. models::CoralHead); its tensors are named fc.* as well.
-  void set_head(std::shared_ptr<nn::Module> head);
-  nn::Module& head() { return *fc_; }
+  void set_head(std::shared_ptr<nn::Module> head) override;
+  nn::Module& head() override { return *fc_; }
   // Dropout with probability p on the features, before the head (0 removes it). It is a child named "dropout"
   // placed before "fc"; having no tensors, it leaves the state dict, and so torchvision's fc.* names, unchanged.
-  void set_head_dropout(double p, Generator& generator = default_generator());
-  double head_dropout() const { return head_dropout_; }
+  void set_head_dropout(double p, Generator& generator = default_generator()) override;
+  double head_dropout() const override { return head_dropout_; }
 
  private:
   std::shared_ptr<nn::Module> make_layer(std::int64_t planes, std::int64_t blocks, std::int64_t stride,

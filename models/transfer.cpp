@@ -54,7 +54,7 @@ bool is_under(const std::string& name, const std::string& part) {
 
 }  // namespace
 
-TransferSummary apply_transfer_mode(ResNet& model, TransferMode mode, const std::vector<std::string>& trainable_parts,
+TransferSummary apply_transfer_mode(Backbone& model, TransferMode mode, const std::vector<std::string>& trainable_parts,
                                     double dropout) {
   EDAT_CHECK(dropout >= 0 && dropout < 1, "transfer: dropout before the head must be in [0, 1), got " << dropout);
   auto modules = model.named_modules();
@@ -70,7 +70,7 @@ TransferSummary apply_transfer_mode(ResNet& model, TransferMode mode, const std:
   std::vector<std::string> trainable;
   switch (mode) {
     case TransferMode::feature_extraction:
-      trainable = {"fc"};
+      trainable = {model.head_name()};
       break;
     case TransferMode::finetune:
       trainable = {""};
@@ -78,7 +78,7 @@ TransferSummary apply_transfer_mode(ResNet& model, TransferMode mode, const std:
     case TransferMode::partial:
       EDAT_CHECK(!trainable_parts.empty(),
                  "transfer mode partial needs a list of trainable parts, such as "
-                 "layer4,fc; the parts are: "
+                 "layer4,fc for a ResNet; the parts are: "
                      << list(top_level));
       trainable = trainable_parts;
       break;
@@ -92,7 +92,7 @@ TransferSummary apply_transfer_mode(ResNet& model, TransferMode mode, const std:
     EDAT_CHECK(known && (!part.empty() || mode == TransferMode::finetune),
                "unknown part '" << part << "' for transfer mode " << transfer_mode_name(mode)
                                 << ": the parts of this model are " << list(top_level)
-                                << " (or a module inside one, such as layer4.1)");
+                                << " (or a module inside one, such as layer4.1 of a ResNet)");
   }
   auto trains = [&](const std::string& name) {
     return std::any_of(trainable.begin(), trainable.end(),

@@ -1,6 +1,6 @@
-// Transfer-learning modes: which parts of a (pretrained) ResNet train, and an optional dropout before the head.
+// Transfer-learning modes: which parts of a (pretrained) network train, and an optional dropout before the head.
 //
-//   feature-extraction  only the head (fc) trains; everything else is frozen
+//   feature-extraction  only the head (Backbone::head_name(): fc for a ResNet) trains; everything else is frozen
 //   finetune            everything trains
 //   partial             the listed parts train (e.g. {"layer4", "fc"}), the rest is frozen
 //
@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "models/resnet.h"
+#include "models/backbone.h"
 
 namespace edat::models {
 
@@ -39,7 +39,7 @@ struct TransferSummary {
 // (conv1, bn1, layer1 .. layer4, fc) or any deeper module such as "layer4.1"; an unknown name is an edat::Error
 // listing the valid top-level parts. dropout > 0 puts Dropout(dropout) before the head (ResNet::set_head_dropout);
 // 0 removes it. Call it before model.to(device) or after: it moves nothing.
-TransferSummary apply_transfer_mode(ResNet& model, TransferMode mode,
+TransferSummary apply_transfer_mode(Backbone& model, TransferMode mode,
                                     const std::vector<std::string>& trainable_parts = {}, double dropout = 0);
 
 }  // namespace edat::models
