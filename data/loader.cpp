@@ -62,7 +62,7 @@ std::vector<std::size_t> Loader::epoch_order(std::uint64_t epoch) const {
   return order;
 }
 
-void Loader::start_epoch(std::uint64_t epoch) {
+void Loader::start_epoch(std::uint64_t epoch, std::size_t first_batch) {
   std::vector<std::size_t> order = epoch_order(epoch);
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -71,7 +71,9 @@ void Loader::start_epoch(std::uint64_t epoch) {
     epoch_ = epoch;
     order_ = std::move(order);
     num_batches_ = batches_per_epoch();
-    next_to_make_ = next_to_take_ = 0;
+    EDAT_CHECK(first_batch <= num_batches_, "Loader::start_epoch: batch " << first_batch << " is past the end of an "
+                                                 << "epoch of " << num_batches_ << " batches");
+    next_to_make_ = next_to_take_ = first_batch;
     ready_.clear();
   }
   work_cv_.notify_all();

@@ -85,8 +85,9 @@ class Loader {
   Loader& operator=(const Loader&) = delete;
 
   // Starts (or restarts) an epoch: its order is shuffled from (seed, epoch); batches of a previous epoch not yet
-  // taken are dropped.
-  void start_epoch(std::uint64_t epoch);
+  // taken are dropped. first_batch > 0 starts the epoch there, as if that many batches had been taken (resuming a
+  // run mid-epoch: the batches that follow are exactly those an uninterrupted epoch would give).
+  void start_epoch(std::uint64_t epoch, std::size_t first_batch = 0);
   // The next batch of the current epoch, or nullopt when the epoch is over. Starts epoch 0 if none was started.
   std::optional<Batch> next();
 

@@ -1,0 +1,139 @@
+#include "train/checkpoint.h"
+
+#include <nlohmann/json.hpp>
+
+#include "layers/modules.h"
+#include "tensor/error.h"
+#include "weights/safetensors.h"
+
+namespace edat::train {
+
+namespace {
+
+using nlohmann::json;
+
+json metrics_json(const EpochMetrics& m) {
+  return {{"epoch", m.epoch},           {"step", m.step},
+          {"train_loss", m.train_loss}, {"valid_loss", m.valid_loss},
+          {"valid_mae", m.valid_mae},   {"valid_rmse", m.valid_rmse},
+          {"lr", m.lr},                 {"images_per_second", m.images_per_second},
+          {"seconds", m.seconds}};
+}
+
+EpochMetrics metrics_from(const json& j) {
+  EpochMetrics m;
+  m.epoch = j.at("epoch");
+  m.step = j.at("step");
+  m.train_loss = j.at("train_loss");
+  m.valid_loss = j.at("valid_loss");
+  m.valid_mae = j.at("valid_mae");
+  m.valid_rmse = j.at("valid_rmse");
+  m.lr = j.at("lr");
+  m.images_per_second = j.at("images_per_second");
+  m.seconds = j.at("seconds");
+  return m;
+}
+
+// Doubles are written with 17 significant digits by nlohmann::json, so they read back bit for bit; infinity
+// (no best model yet) is not JSON and is written as null.
+json progress_json(const TrainProgress& p) {
+  json history = json::array();
+  for (const auto& m : p.history) history.push_back(metrics_json(m));
+  return {{"epoch", p.epoch},
+          {"batch", p.batch},
+          {"step", p.step},
+          {"loss_sum", p.loss_sum},
+          {"loss_count", p.loss_count},
+          {"best_valid_mae", std::isfinite(p.best_valid_mae) ? json(p.best_valid_mae) : json(nullptr)},
+          {"best_epoch", p.best_epoch},
+          {"history", history}};
+}
+
+TrainProgress progress_from(const json& j) {
+  TrainProgress p;
+  p.epoch = j.at("epoch");
+  p.batch = j.at("batch");
+  p.step = j.at("step");
+  p.loss_sum = j.at("loss_sum");
+  p.loss_count = j.at("loss_count");
+  p.best_valid_mae = j.at("best_valid_mae").is_null() ? std::numeric_limits<double>::infinity()
+                                                      : j.at("best_valid_mae").get<double>();
+  p.best_epoch = j.at("best_epoch");
+  for (const auto& m : j.at("history")) p.history.push_back(metrics_from(m));
+  return p;
+}
+
+// Dropout modules draw their masks from their own generators: their positions are part of the run's state.
+json generators_json(models::Backbone& model) {
+  json generators = json::object();
+  for (auto& [name, module] : model.named_modules()) {
+    if (auto* dropout = dynamic_cast<nn::Dropout*>(module)) {
+      generators[name] = {dropout->generator().seed(), dropout->generator().offset()};
+    }
+  }
+  return generators;
+}
+
+void load_generators(models::Backbone& model, const json& generators, const std::string& path) {
+  for (auto& [name, module] : model.named_modules()) {
+    auto* dropout = dynamic_cast<nn::Dropout*>(module);
+    if (dropout == nullptr) continue;
+    EDAT_CHECK(generators.contains(name), path << ": no generator state for the dropout module '" << name << "'");
+    const auto& state = generators.at(name);
+    dropout->generator().set_state(state.at(0).get<std::uint64_t>(), state.at(1).get<std::uint64_t>());
+  }
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, models::Backbone& model, const optim::Optimizer& optimizer,
+                     const optim::LRScheduler& scheduler, const TrainProgress& progress,
+                     const ModelDescription& description) {
+  nn::NamedTensors tensors;
+  for (auto& [name, tensor] : model.state_dict()) tensors.emplace_back("model/" + name, tensor);
+  const optim::OptimizerState state = optimizer.state();
+  for (auto& [name, tensor] : state.tensors) tensors.emplace_back("optimizer/" + name, tensor);
+  auto metadata = description.metadata();
+  metadata["edat.optimizer"] = state.json;
+  metadata["edat.scheduler"] = scheduler.state_json();
+  metadata["edat.progress"] = progress_json(progress).dump();
+  metadata["edat.generators"] = generators_json(model).dump();
+  weights::write_safetensors(path, tensors, metadata);
+}
+
+TrainProgress load_checkpoint(const std::string& path, models::Backbone& model, optim::Optimizer& optimizer,
+                              optim::LRScheduler& scheduler) {
+  const weights::SafetensorsContents contents = weights::read_safetensors_with_metadata(path);
+  for (const char* key : {"edat.optimizer", "edat.scheduler", "edat.progress", "edat.generators"}) {
+    EDAT_CHECK(contents.metadata.contains(key), path << ": not an edat checkpoint (no " << key << " metadata)");
+  }
+  nn::NamedTensors model_state;
+  optim::OptimizerState optimizer_state;
+  for (const auto& [name, tensor] : contents.tensors) {
+    if (name.rfind("model/", 0) == 0) {
+      model_state.emplace_back(name.substr(6), tensor);
+    } else if (name.rfind("optimizer/", 0) == 0) {
+      optimizer_state.tensors.emplace_back(name.substr(10), tensor);
+    } else {
+      throw Error(path + ": unexpected tensor '" + name + "' in a checkpoint");
+    }
+  }
+  optimizer_state.json = contents.metadata.at("edat.optimizer");
+  try {
+    model.load_state_dict(model_state);
+    optimizer.load_state(optimizer_state);
+    scheduler.load_state_json(contents.metadata.at("edat.scheduler"));
+    load_generators(model, json::parse(contents.metadata.at("edat.generators")), path);
+    return progress_from(json::parse(contents.metadata.at("edat.progress")));
+  } catch (const json::exception& e) {
+    throw Error(path + ": damaged checkpoint metadata: " + e.what());
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+}
+
+void save_weights(const std::string& path, models::Backbone& model, const ModelDescription& description) {
+  weights::write_safetensors(path, model.state_dict(), description.metadata());
+}
+
+}  // namespace edat::train

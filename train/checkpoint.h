@@ -1,0 +1,54 @@
+// Checkpoints: everything a run needs to continue exactly where it stopped, in one safetensors file written
+// atomically (temporary file, fsync, rename: a crash mid-write leaves the previous checkpoint intact).
+//
+//   tensors   model/<state-dict name>       parameters and buffers (batch-norm statistics)
+//             optimizer/<slot>/<parameter>  momentum buffers, Adam moments
+//   metadata  edat.optimizer, edat.scheduler  their JSON states (optim/optimizer.h, optim/schedules.h)
+//             edat.progress                   TrainProgress below, as JSON
+//             edat.arch, edat.loss, ...       the model description (train/objective.h)
+#pragma once
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "models/backbone.h"
+#include "optim/optimizer.h"
+#include "optim/schedules.h"
+#include "train/objective.h"
+
+namespace edat::train {
+
+// One epoch's line of metrics.csv.
+struct EpochMetrics {
+  std::int64_t epoch = 0;  // 1-based, as printed
+  std::int64_t step = 0;   // optimizer steps in all at the epoch's end
+  double train_loss = 0, valid_loss = 0, valid_mae = 0, valid_rmse = 0, lr = 0;
+  double images_per_second = 0, seconds = 0;
+};
+
+// Where a run is: the loader position, the running training loss of the epoch in progress, the best model so far,
+// the state of every random generator that advances during training (dropout), and the metrics so far.
+struct TrainProgress {
+  std::int64_t epoch = 0;  // the epoch in progress (0-based)
+  std::int64_t batch = 0;  // its batches already trained
+  std::int64_t step = 0;   // optimizer steps in all
+  double loss_sum = 0;     // sum over the epoch's trained images of their loss
+  std::int64_t loss_count = 0;
+  double best_valid_mae = std::numeric_limits<double>::infinity();
+  std::int64_t best_epoch = 0;  // 1-based; 0: none yet
+  std::vector<EpochMetrics> history;
+};
+
+void save_checkpoint(const std::string& path, models::Backbone& model, const optim::Optimizer& optimizer,
+                     const optim::LRScheduler& scheduler, const TrainProgress& progress,
+                     const ModelDescription& description);
+// Restores what save_checkpoint wrote into a model, optimizer and scheduler built with the same configuration;
+// edat::Error naming the file when it is not a checkpoint or belongs to another model.
+TrainProgress load_checkpoint(const std::string& path, models::Backbone& model, optim::Optimizer& optimizer,
+                              optim::LRScheduler& scheduler);
+
+// The weights alone (best.safetensors, final.safetensors): the state dict with the description as metadata.
+void save_weights(const std::string& path, models::Backbone& model, const ModelDescription& description);
+
+}  // namespace edat::train

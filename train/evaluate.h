@@ -1,0 +1,28 @@
+// Running a trained network over a dataset in evaluation mode: every image's true and predicted age, and the
+// mean loss. train_resnet uses it for the validation split each epoch and the test split at the end;
+// evaluate_age for any split.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "models/backbone.h"
+#include "train/objective.h"
+
+namespace edat::train {
+
+struct Predictions {
+  std::vector<std::string> paths;
+  std::vector<double> truth, predicted;
+  double mean_loss = 0;  // the objective's loss, averaged over the images
+  double mae() const;
+  double rmse() const;
+};
+
+// Evaluation transform (resize + centre crop, as in the description), no shuffling; `loader_options` gives the
+// batch size, workers and device. The model is left in the mode it was in.
+Predictions predict_dataset(models::Backbone& model, const AgeObjective& objective, const data::Dataset& dataset,
+                            data::LoaderOptions loader_options);
+
+}  // namespace edat::train

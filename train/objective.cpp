@@ -1,0 +1,96 @@
+#include "train/objective.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "autograd/ops.h"
+#include "layers/functional.h"
+#include "models/coral.h"
+#include "tensor/error.h"
+#include "tensor/factory.h"
+
+namespace edat::train {
+
+std::map<std::string, std::string> ModelDescription::metadata() const {
+  std::map<std::string, std::string> m = {{"edat.arch", arch},
+                                          {"edat.loss", loss},
+                                          {"edat.img_size", std::to_string(img_size)},
+                                          {"edat.resize", std::to_string(resize)}};
+  if (loss == "coral") {
+    m["edat.coral_min_age"] = std::to_string(coral_min_age);
+    m["edat.coral_classes"] = std::to_string(coral_classes);
+  }
+  return m;
+}
+
+bool ModelDescription::from_metadata(const std::map<std::string, std::string>& metadata, ModelDescription& out,
+                                     const std::string& source) {
+  if (!metadata.contains("edat.arch")) return false;
+  auto get = [&](const std::string& key) -> const std::string& {
+    auto it = metadata.find(key);
+    EDAT_CHECK(it != metadata.end(), source << ": metadata has edat.arch but lacks " << key);
+    return it->second;
+  };
+  auto integer = [&](const std::string& key) {
+    const std::string& text = get(key);
+    try {
+      std::size_t used = 0;
+      const long long value = std::stoll(text, &used);
+      if (used == text.size()) return static_cast<std::int64_t>(value);
+    } catch (const std::exception&) {
+    }
+    throw Error(source + ": metadata " + key + " = '" + text + "' is not an integer");
+  };
+  ModelDescription d;
+  d.arch = get("edat.arch");
+  d.loss = get("edat.loss");
+  d.img_size = integer("edat.img_size");
+  d.resize = integer("edat.resize");
+  if (d.loss == "coral") {
+    d.coral_min_age = integer("edat.coral_min_age");
+    d.coral_classes = integer("edat.coral_classes");
+    EDAT_CHECK(d.coral_classes >= 2, source << ": edat.coral_classes must be at least 2");
+  }
+  out = d;
+  return true;
+}
+
+Tensor AgeObjective::loss(const Tensor& outputs, const Tensor& ages) const {
+  const ModelDescription& d = description_;
+  if (d.loss == "coral") {
+    // Ages outside the trained range count as its ends: their binary tasks are all "no" or all "yes".
+    std::vector<double> labels;
+    for (float age : ages.to_vector<float>()) {
+      const double label = std::nearbyint(age) - static_cast<double>(d.coral_min_age);
+      labels.push_back(std::clamp(label, 0.0, static_cast<double>(d.coral_classes - 1)));
+    }
+    const Tensor levels = models::coral_levels(
+        from_vector(labels, {.dtype = outputs.dtype(), .device = outputs.device()}), d.coral_classes);
+    return models::coral_loss(outputs, levels);
+  }
+  const Tensor prediction = reshape(outputs, {-1});
+  if (d.loss == "l1") return nn::l1_loss(prediction, ages);
+  if (d.loss == "mse") return nn::mse_loss(prediction, ages);
+  if (d.loss == "smooth-l1") return nn::smooth_l1_loss(prediction, ages);
+  throw Error("unknown loss '" + d.loss + "': expected l1, mse, smooth-l1 or coral");
+}
+
+std::vector<double> AgeObjective::predict(const Tensor& outputs) const {
+  if (description_.loss == "coral") {
+    std::vector<double> ages = models::coral_predict(outputs).to_vector<double>();
+    for (double& age : ages) age += static_cast<double>(description_.coral_min_age);
+    return ages;
+  }
+  return outputs.to_vector<double>();
+}
+
+std::shared_ptr<models::Backbone> build_model(const ModelDescription& description, Generator& generator) {
+  auto model = models::make_model(description.arch, 1, generator);
+  if (description.loss == "coral") {
+    model->set_head(
+        std::make_shared<models::CoralHead>(model->feature_count(), description.coral_classes, generator));
+  }
+  return model;
+}
+
+}  // namespace edat::train

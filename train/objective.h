@@ -1,0 +1,53 @@
+// AgeObjective: how network outputs become a loss and an age, for each --loss.
+//
+//   l1, mse, smooth-l1   one output, the age in years: loss(output, age), prediction = output
+//   coral                K - 1 ordinal logits over the ages min_age .. min_age + K - 1 (models/coral.h):
+//                        label = round(age) - min_age (clamped into range), prediction = min_age + #(p > 0.5)
+//
+// The objective's description travels in the metadata of every weights file a run writes (edat.arch, edat.loss,
+// edat.img_size, edat.resize, edat.coral_min_age, edat.coral_classes), so predict_age and evaluate_age rebuild the
+// same network and preprocessing from the file alone.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/backbone.h"
+#include "tensor/tensor.h"
+
+namespace edat::train {
+
+struct ModelDescription {
+  std::string arch = "resnet34";
+  std::string loss = "l1";
+  std::int64_t img_size = 128;
+  std::int64_t resize = 146;
+  std::int64_t coral_min_age = 0;  // coral only
+  std::int64_t coral_classes = 0;  // coral only: K
+
+  std::int64_t num_outputs() const { return loss == "coral" ? coral_classes - 1 : 1; }
+  std::map<std::string, std::string> metadata() const;
+  // Reads the edat.* keys; nullopt-like: returns false when the file has none (a converted torchvision file).
+  static bool from_metadata(const std::map<std::string, std::string>& metadata, ModelDescription& out,
+                            const std::string& source);
+};
+
+class AgeObjective {
+ public:
+  explicit AgeObjective(ModelDescription description) : description_(std::move(description)) {}
+  const ModelDescription& description() const { return description_; }
+  // outputs (N, num_outputs) and ages (N) in years -> a scalar loss.
+  Tensor loss(const Tensor& outputs, const Tensor& ages) const;
+  // outputs (N, num_outputs) -> N ages in years.
+  std::vector<double> predict(const Tensor& outputs) const;
+
+ private:
+  ModelDescription description_;
+};
+
+// The network of a description: make_model with num_outputs() outputs, with a CORAL head for coral.
+std::shared_ptr<models::Backbone> build_model(const ModelDescription& description, Generator& generator);
+
+}  // namespace edat::train

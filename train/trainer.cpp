@@ -1,0 +1,319 @@
+#include "train/trainer.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <cstdarg>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "autograd/grad_mode.h"
+#include "models/transfer.h"
+#include "tensor/backend.h"
+#include "tensor/error.h"
+#include "tensor/factory.h"
+#include "train/progress.h"
+#include "weights/pretrained.h"
+
+namespace edat::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_stop_signal(int signal_number) {
+  g_stop.store(true);
+  std::signal(signal_number, SIG_DFL);  // a second signal ends the process at once
+}
+
+std::string default_out(const TrainConfig& c) {
+  const std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
+  return "runs/" + c.dataset + "-" + c.arch + "-" + stamp;
+}
+
+ModelDescription describe(const TrainConfig& c, const data::Dataset& train) {
+  ModelDescription d;
+  d.arch = c.arch;
+  d.loss = c.loss;
+  d.img_size = c.img_size;
+  d.resize = c.resize_size();
+  if (c.loss == "coral") {
+    double low = INFINITY, high = -INFINITY;
+    for (std::size_t i = 0; i < train.size(); ++i) {
+      low = std::min(low, static_cast<double>(train.sample(i).age));
+      high = std::max(high, static_cast<double>(train.sample(i).age));
+    }
+    d.coral_min_age = static_cast<std::int64_t>(std::floor(low));
+    d.coral_classes = static_cast<std::int64_t>(std::ceil(high)) - d.coral_min_age + 1;
+    EDAT_CHECK(d.coral_classes >= 2, "--loss coral needs at least two different ages in the training split");
+  }
+  return d;
+}
+
+}  // namespace
+
+void install_stop_handlers() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+bool stop_requested() { return g_stop.load(); }
+void clear_stop_request() { g_stop.store(false); }
+
+// metrics.csv, rewritten whole from the history at a (re)start and appended to after each epoch.
+struct Trainer::Tracking {
+  std::string metrics_path;
+  static constexpr const char* header =
+      "epoch,step,train_loss,valid_loss,valid_mae,valid_rmse,lr,images_per_second,seconds\n";
+  static std::string row(const EpochMetrics& m) {
+    char line[256];
+    std::snprintf(line, sizeof line, "%lld,%lld,%.6f,%.6f,%.4f,%.4f,%.6g,%.1f,%.2f\n",
+                  static_cast<long long>(m.epoch), static_cast<long long>(m.step), m.train_loss, m.valid_loss,
+                  m.valid_mae, m.valid_rmse, m.lr, m.images_per_second, m.seconds);
+    return line;
+  }
+  void restart(const std::vector<EpochMetrics>& history) {
+    std::ofstream out(metrics_path, std::ios::trunc);
+    EDAT_CHECK(out, "cannot write '" << metrics_path << "'");
+    out << header;
+    for (const auto& m : history) out << row(m);
+  }
+  void append(const EpochMetrics& m) {
+    std::ofstream out(metrics_path, std::ios::app);
+    EDAT_CHECK(out << row(m), "cannot append to '" << metrics_path << "'");
+  }
+};
+
+Trainer::Trainer(TrainConfig config, bool resume) : config_(std::move(config)) {
+  validate(config_);
+  if (config_.out.empty()) config_.out = default_out(config_);
+  device_ = Device::parse(config_.device);
+  EDAT_CHECK(!device_.is_cuda() || cuda::is_available(),
+             "--device cuda: no CUDA device is available (or edat was built without CUDA); use --device cpu");
+  if (resume) {
+    EDAT_CHECK(fs::exists(path("checkpoint.safetensors")),
+               "--resume " << config_.out << ": no checkpoint.safetensors there to resume from");
+  } else {
+    EDAT_CHECK(!fs::exists(path("checkpoint.safetensors")),
+               "the run folder '" << config_.out << "' already holds a run; resume it with --resume " << config_.out
+                                  << ", or choose another --out");
+  }
+  fs::create_directories(config_.out);
+  log_file_ = std::fopen(path("train.log").c_str(), resume ? "a" : "w");
+  EDAT_CHECK(log_file_ != nullptr, "cannot write '" << path("train.log") << "'");
+  save_config(path("config.json"), config_);
+
+  splits_ = open_splits(config_);
+  log("data: %s\n", splits_.description.c_str());
+  median_age_ = median_age(*splits_.train);
+  objective_ = std::make_unique<AgeObjective>(describe(config_, *splits_.train));
+
+  Generator generator(static_cast<std::uint64_t>(config_.seed));
+  model_ = build_model(objective_->description(), generator);
+  bool head_loaded = false;
+  if (!config_.pretrained.empty()) {
+    const nn::LoadReport report = weights::load_pretrained(*model_, config_.pretrained);
+    log("pretrained: %s: %s\n", config_.pretrained.c_str(), report.summary().c_str());
+    head_loaded = std::any_of(report.loaded.begin(), report.loaded.end(), [&](const std::string& name) {
+      return name.rfind(model_->head_name() + ".", 0) == 0;
+    });
+  }
+  // A new regression head starts at the training median: the network then learns corrections around it rather than
+  // spending its first hundreds of steps climbing from 0 to typical ages.
+  if (!head_loaded && config_.loss != "coral") {
+    for (auto& [name, tensor] : model_->named_parameters()) {
+      if (name == model_->head_name() + ".bias") {
+        NoGradGuard no_grad;
+        tensor.copy_(full(tensor.shape(), median_age_, {.dtype = tensor.dtype()}));
+      }
+    }
+  }
+  const auto transfer = models::apply_transfer_mode(*model_, models::parse_transfer_mode(config_.mode),
+                                                    models::split_parts(config_.trainable), config_.dropout);
+  // Dropout draws its masks from a generator seeded by the run's seed (not the process-wide default generator,
+  // whose position depends on what ran before), so that a run is a function of its settings.
+  model_->set_head_dropout(config_.dropout, generator);
+  log("model: %s, %s, loss %s; %s\n", config_.arch.c_str(), config_.mode.c_str(), config_.loss.c_str(),
+      transfer.str().c_str());
+  model_->to(device_);
+  model_->train();
+
+  optimizer_ = optim::make_optimizer(
+      config_.optimizer, model_->named_parameters(),
+      {.lr = config_.lr, .momentum = config_.optimizer == "sgd" ? config_.momentum : 0,
+       .weight_decay = config_.weight_decay});
+  scheduler_ = config_.lr_step_size > 0
+                   ? optim::make_scheduler("step", *optimizer_,
+                                           {.step_size = config_.lr_step_size, .gamma = config_.lr_gamma})
+                   : optim::make_scheduler("fixed", *optimizer_, {});
+
+  data::LoaderOptions loader_options;
+  loader_options.batch_size = static_cast<int>(config_.batch_size);
+  loader_options.shuffle = !config_.no_shuffle;
+  loader_options.seed = static_cast<std::uint64_t>(config_.seed);
+  loader_options.workers = static_cast<int>(config_.workers);
+  loader_options.device = device_;
+  loader_options.cache_decoded = config_.cache_images;
+  train_loader_ = std::make_unique<data::Loader>(*splits_.train, train_transforms(config_), loader_options);
+
+  tracking_ = std::make_unique<Tracking>();
+  tracking_->metrics_path = path("metrics.csv");
+  if (resume) {
+    progress_ = load_checkpoint(path("checkpoint.safetensors"), *model_, *optimizer_, *scheduler_);
+    log("resumed from %s: epoch %lld, batch %lld, step %lld\n", path("checkpoint.safetensors").c_str(),
+        static_cast<long long>(progress_.epoch + 1), static_cast<long long>(progress_.batch),
+        static_cast<long long>(progress_.step));
+  }
+  tracking_->restart(progress_.history);
+}
+
+Trainer::~Trainer() {
+  if (log_file_) std::fclose(log_file_);
+}
+
+std::string Trainer::path(const std::string& file) const { return (fs::path(config_.out) / file).string(); }
+
+void Trainer::log(const char* format, ...) {
+  char text[2048];
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(text, sizeof text, format, args);
+  va_end(args);
+  std::fputs(text, stdout);
+  std::fflush(stdout);
+  if (log_file_) {
+    std::fputs(text, log_file_);
+    std::fflush(log_file_);
+  }
+}
+
+void Trainer::save_checkpoint_now() {
+  save_checkpoint(path("checkpoint.safetensors"), *model_, *optimizer_, *scheduler_, progress_,
+                  objective_->description());
+}
+
+RunResult Trainer::run() {
+  log("training %lld epochs of %zu batches (%zu images, batch %lld) on %s; run folder %s\n",
+      static_cast<long long>(config_.epochs), train_loader_->batches_per_epoch(), splits_.train->size(),
+      static_cast<long long>(config_.batch_size), device_.str().c_str(), config_.out.c_str());
+  RunStatus status = RunStatus::completed;
+  while (progress_.epoch < config_.epochs && status == RunStatus::completed) {
+    train_epoch(progress_.epoch, status);
+  }
+  return finish(status);
+}
+
+void Trainer::train_epoch(std::int64_t epoch, RunStatus& status) {
+  const std::string label = "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(config_.epochs);
+  const std::size_t first = static_cast<std::size_t>(progress_.batch);
+  Progress bar(label, train_loader_->batches_per_epoch(), first, config_.progress_seconds);
+  model_->train();
+  train_loader_->start_epoch(static_cast<std::uint64_t>(epoch), first);
+  while (auto batch = train_loader_->next()) {
+    if (batch->size() > 0) {
+      optimizer_->zero_grad();
+      Tensor loss = objective_->loss(model_->forward(batch->images), batch->ages);
+      const double value = loss.item();
+      if (!std::isfinite(value)) {
+        bar.finish();
+        throw Error("the training loss is " + std::to_string(value) + " at epoch " + std::to_string(epoch + 1) +
+                    ", batch " + std::to_string(batch->index + 1) + " (step " + std::to_string(progress_.step + 1) +
+                    "): training stopped; the last good checkpoint is " + path("checkpoint.safetensors") +
+                    " (try a lower --lr)");
+      }
+      loss.backward();
+      optimizer_->step();
+      progress_.loss_sum += value * static_cast<double>(batch->size());
+      progress_.loss_count += static_cast<std::int64_t>(batch->size());
+      ++progress_.step;
+    }
+    progress_.batch = static_cast<std::int64_t>(batch->index) + 1;
+    bar.update(batch->index + 1, batch->size(),
+               progress_.loss_count ? progress_.loss_sum / static_cast<double>(progress_.loss_count) : 0);
+    const bool at_max = config_.max_steps > 0 && progress_.step >= config_.max_steps;
+    if (at_max || stop_requested()) {
+      bar.finish();
+      status = at_max ? RunStatus::max_steps : RunStatus::interrupted;
+      // An epoch ended by its last batch is closed normally (validation, schedule) before stopping.
+      if (progress_.batch < static_cast<std::int64_t>(train_loader_->batches_per_epoch())) {
+        save_checkpoint_now();
+        return;
+      }
+      break;
+    }
+  }
+  bar.finish();
+  end_epoch(epoch, bar.images_per_second(), bar.seconds());
+}
+
+void Trainer::end_epoch(std::int64_t epoch, double images_per_second, double seconds) {
+  data::LoaderOptions options = train_loader_->options();
+  const Predictions valid = predict_dataset(*model_, *objective_, *splits_.valid, options);
+  EpochMetrics m;
+  m.epoch = epoch + 1;
+  m.step = progress_.step;
+  m.train_loss = progress_.loss_count ? progress_.loss_sum / static_cast<double>(progress_.loss_count) : NAN;
+  m.valid_loss = valid.mean_loss;
+  m.valid_mae = valid.mae();
+  m.valid_rmse = valid.rmse();
+  m.lr = optimizer_->lr();
+  m.images_per_second = images_per_second;
+  m.seconds = seconds;
+  const bool best = m.valid_mae < progress_.best_valid_mae;
+  log("epoch %lld/%lld: train loss %.4f, valid loss %.4f, valid MAE %.3f, RMSE %.3f, lr %.3g, %.0f img/s, %.1f s%s\n",
+      static_cast<long long>(m.epoch), static_cast<long long>(config_.epochs), m.train_loss, m.valid_loss,
+      m.valid_mae, m.valid_rmse, m.lr, m.images_per_second, m.seconds, best ? " (best)" : "");
+  if (best) {
+    progress_.best_valid_mae = m.valid_mae;
+    progress_.best_epoch = m.epoch;
+    save_weights(path("best.safetensors"), *model_, objective_->description());
+  }
+  progress_.history.push_back(m);
+  tracking_->append(m);
+  scheduler_->step();
+  progress_.epoch = epoch + 1;
+  progress_.batch = 0;
+  progress_.loss_sum = 0;
+  progress_.loss_count = 0;
+  save_checkpoint_now();
+}
+
+RunResult Trainer::finish(RunStatus status) {
+  save_weights(path("final.safetensors"), *model_, objective_->description());
+  RunResult result;
+  result.status = status;
+  result.progress = progress_;
+  if (status != RunStatus::completed) {
+    log("%s after step %lld: checkpoint saved; continue with --resume %s\n",
+        status == RunStatus::max_steps ? "stopped by --max-steps" : "interrupted",
+        static_cast<long long>(progress_.step), config_.out.c_str());
+    return result;
+  }
+  const data::Dataset& split = splits_.test ? *splits_.test : *splits_.valid;
+  result.test = predict_dataset(*model_, *objective_, split, train_loader_->options());
+  double baseline = 0;
+  for (double truth : result.test->truth) baseline += std::abs(truth - median_age_);
+  result.median_baseline_mae = baseline / static_cast<double>(result.test->truth.size());
+  log("%s (%zu images): MAE %.3f, RMSE %.3f; always predicting the training median %.1f: MAE %.3f\n",
+      splits_.test ? "test" : "valid (no test split)", result.test->truth.size(), result.test->mae(),
+      result.test->rmse(), median_age_, result.median_baseline_mae);
+  nlohmann::json results = {{"split", splits_.test ? "test" : "valid"},
+                            {"images", result.test->truth.size()},
+                            {"mae", result.test->mae()},
+                            {"rmse", result.test->rmse()},
+                            {"median_age", median_age_},
+                            {"median_baseline_mae", result.median_baseline_mae},
+                            {"best_epoch", progress_.best_epoch},
+                            {"best_valid_mae", progress_.best_valid_mae},
+                            {"steps", progress_.step}};
+  std::ofstream(path("results.json")) << results.dump(2) << "\n";
+  return result;
+}
+
+}  // namespace edat::train
