@@ -1,39 +1,24 @@
 // track/: age metrics on hand-computed cases, the predictions CSV, nice ticks and the SVG/HTML training report.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "tests/test_util.h"
+#include "tests/track_test_util.h"
 #include "track/metrics.h"
 #include "track/report.h"
 #include "track/svg.h"
 
 namespace fs = std::filesystem;
+using edat::testing::read_file_bytes;
+using edat::testing::scratch_dir;
 using edat::testing::throws_with;
 using namespace edat::track;
 
 namespace {
-
-fs::path scratch_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("edat_test_report_" + std::to_string(getpid())) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::size_t count(const std::string& text, const std::string& part) {
   std::size_t n = 0;
@@ -135,7 +120,7 @@ TEST(AgeMetrics, MedianAndBaseline) {
 TEST(PredictionsCsv, QuotesPathsAndWritesErrors) {
   const fs::path path = scratch_dir("csv") / "predictions.csv";
   write_predictions_csv(path.string(), {"a/1.jpg", "b,c/2.jpg", "say \"hi\".jpg"}, {20, 31, 48}, {22.5, 31, 40});
-  EXPECT_EQ(read_text(path),
+  EXPECT_EQ(read_file_bytes(path),
             "image,true_age,predicted_age,abs_error\n"
             "a/1.jpg,20,22.5,2.5\n"
             "\"b,c/2.jpg\",31,31,0\n"
@@ -184,7 +169,7 @@ TEST(Svg, FormatEscapeAndScale) {
 TEST(Report, FullReportHasChartsNumbersAndEscapes) {
   const fs::path path = scratch_dir("full") / "report.html";
   write_report(path.string(), sample_input());
-  const std::string html = read_text(path);
+  const std::string html = read_file_bytes(path);
   EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
   EXPECT_EQ(count(html, "<svg"), 4u);
   EXPECT_TRUE(tags_balanced(html));

@@ -3,8 +3,8 @@
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
+#include <algorithm>
+#include <bit>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -13,27 +13,17 @@
 #include <vector>
 
 #include "tests/test_util.h"
+#include "tests/track_test_util.h"
 #include "track/crc32c.h"
 #include "track/tensorboard.h"
 
 namespace fs = std::filesystem;
 using edat::track::crc32c;
 using edat::track::EventWriter;
+using edat::testing::read_file_bytes;
+using edat::testing::scratch_dir;
 
 namespace {
-
-// A fresh, empty folder per test.
-fs::path scratch_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("edat_test_tensorboard_" + std::to_string(getpid())) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 template <class T>
 T load(const std::string& bytes, std::size_t offset) {
@@ -182,7 +172,7 @@ TEST(EventWriter, WritesVersionThenScalars) {
   ASSERT_EQ(files.size(), 1u);
   EXPECT_EQ(files[0].filename().string().rfind("events.out.tfevents.", 0), 0u) << files[0];
 
-  const auto records = read_records(read_bytes(files[0]));
+  const auto records = read_records(read_file_bytes(files[0]));
   ASSERT_EQ(records.size(), 5u);
   const Message version = parse(records[0]);
   EXPECT_EQ(only(version, 3, 2).bytes, "brain.Event:2");
@@ -208,10 +198,10 @@ TEST(EventWriter, FlushMakesScalarsVisible) {
   EventWriter writer(dir.string());
   writer.add_scalar("loss", 2.0, 0);
   writer.flush();
-  EXPECT_EQ(read_records(read_bytes(writer.path())).size(), 2u);
+  EXPECT_EQ(read_records(read_file_bytes(writer.path())).size(), 2u);
   writer.add_scalar("loss", 1.0, 1);
   writer.flush();
-  const auto records = read_records(read_bytes(writer.path()));
+  const auto records = read_records(read_file_bytes(writer.path()));
   ASSERT_EQ(records.size(), 3u);
   EXPECT_EQ(decode_scalar(records[2]).value, 1.0f);
   EXPECT_EQ(decode_scalar(records[2]).step, 1);
@@ -225,7 +215,7 @@ TEST(EventWriter, ReaderCatchesACorruptedByte) {  // the reader above must be ab
     writer.add_scalar("loss", 2.0, 0);
     path = writer.path();
   }
-  std::string bytes = read_bytes(path);
+  std::string bytes = read_file_bytes(path);
   bytes[bytes.size() - 6] ^= 0x01;  // inside the last record's data
   ::testing::TestPartResultArray failures;
   {

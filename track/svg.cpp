@@ -184,6 +184,7 @@ std::string Chart::svg() const {
   out << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width_ << "\" height=\"" << height_
       << "\" viewBox=\"0 0 " << width_ << " " << height_ << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
       << "<title>" << xml_escape(title_) << "</title>\n"
+      << "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n"  // white when the chart is viewed on its own
       << text(width_ / 2.0, 22, title_, "text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\"")
       << "<rect x=\"" << px_text(left_) << "\" y=\"" << px_text(top_) << "\" width=\"" << px_text(right_ - left_)
       << "\" height=\"" << px_text(bottom_ - top_) << "\" fill=\"#fff\" stroke=\"#888\"/>\n";
