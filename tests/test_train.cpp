@@ -137,9 +137,13 @@ TEST(Trainer, WritesTheRunFolder) {
   const train::RunResult result = trainer.run();
   EXPECT_EQ(result.status, train::RunStatus::completed);
   for (const char* file : {"config.json", "metrics.csv", "train.log", "checkpoint.safetensors", "best.safetensors",
-                           "final.safetensors", "results.json"}) {
+                           "final.safetensors", "results.json", "predictions.csv", "report.html"}) {
     EXPECT_TRUE(fs::exists(fs::path(c.out) / file)) << file;
   }
+  int event_files = 0;
+  for (const auto& entry : fs::directory_iterator(c.out))
+    event_files += entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
+  EXPECT_EQ(event_files, 1);
   std::ifstream metrics(fs::path(c.out) / "metrics.csv");
   std::string line;
   int lines = 0;

@@ -1,26 +1,10 @@
 #include "train/evaluate.h"
 
-#include <cmath>
-
 #include "autograd/grad_mode.h"
 #include "tensor/error.h"
 #include "train/splits.h"
 
 namespace edat::train {
-
-double Predictions::mae() const {
-  EDAT_CHECK(!truth.empty(), "MAE of no predictions");
-  double sum = 0;
-  for (std::size_t i = 0; i < truth.size(); ++i) sum += std::abs(predicted[i] - truth[i]);
-  return sum / static_cast<double>(truth.size());
-}
-
-double Predictions::rmse() const {
-  EDAT_CHECK(!truth.empty(), "RMSE of no predictions");
-  double sum = 0;
-  for (std::size_t i = 0; i < truth.size(); ++i) sum += (predicted[i] - truth[i]) * (predicted[i] - truth[i]);
-  return std::sqrt(sum / static_cast<double>(truth.size()));
-}
 
 Predictions predict_dataset(models::Backbone& model, const AgeObjective& objective, const data::Dataset& dataset,
                             data::LoaderOptions loader_options) {

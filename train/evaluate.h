@@ -8,6 +8,7 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "models/backbone.h"
+#include "track/metrics.h"
 #include "train/objective.h"
 
 namespace edat::train {
@@ -16,8 +17,8 @@ struct Predictions {
   std::vector<std::string> paths;
   std::vector<double> truth, predicted;
   double mean_loss = 0;  // the objective's loss, averaged over the images
-  double mae() const;
-  double rmse() const;
+  // MAE, RMSE, CS(5) and MAE per 10-year bucket of the true age.
+  track::AgeMetrics metrics() const { return track::age_metrics(truth, predicted); }
 };
 
 // Evaluation transform (resize + centre crop, as in the description), no shuffling; `loader_options` gives the

@@ -8,6 +8,8 @@
 #include "models/coral.h"
 #include "tensor/error.h"
 #include "tensor/factory.h"
+#include "weights/read_weights.h"
+#include "weights/safetensors.h"
 
 namespace edat::train {
 
@@ -91,6 +93,37 @@ std::shared_ptr<models::Backbone> build_model(const ModelDescription& descriptio
         std::make_shared<models::CoralHead>(model->feature_count(), description.coral_classes, generator));
   }
   return model;
+}
+
+AgeModel load_age_model(const std::string& weights_path, const std::string& arch, std::int64_t img_size) {
+  std::map<std::string, std::string> metadata;
+  if (weights_path.ends_with(".safetensors")) {
+    metadata = weights::read_safetensors_with_metadata(weights_path).metadata;
+  }
+  AgeModel result;
+  ModelDescription& d = result.description;
+  if (ModelDescription::from_metadata(metadata, d, weights_path)) {
+    EDAT_CHECK(arch.empty() || arch == d.arch,
+               weights_path << " holds a " << d.arch << " model, not " << arch << " (leave --arch out to use it)");
+    if (img_size > 0 && img_size != d.img_size) {
+      d.resize = img_size * d.resize / d.img_size;  // keep the crop's share of the resized image
+      d.img_size = img_size;
+    }
+  } else {
+    d.arch = arch.empty() ? "resnet34" : arch;
+    d.loss = "l1";
+    d.img_size = img_size > 0 ? img_size : 128;
+    d.resize = d.img_size * 8 / 7;
+  }
+  Generator generator(0);
+  result.model = build_model(d, generator);
+  try {
+    result.model->load_state_dict(weights::read_weights(weights_path));
+  } catch (const Error& e) {
+    throw Error(weights_path + " does not fit a " + d.arch + " age model (" + d.loss + "): " + e.what());
+  }
+  result.model->eval();
+  return result;
 }
 
 }  // namespace edat::train

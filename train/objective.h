@@ -50,4 +50,14 @@ class AgeObjective {
 // The network of a description: make_model with num_outputs() outputs, with a CORAL head for coral.
 std::shared_ptr<models::Backbone> build_model(const ModelDescription& description, Generator& generator);
 
+// A trained network read back from a weights file that train_resnet wrote (best/final.safetensors), for evaluate_age
+// and predict_age. The file's edat.* metadata describes the network; `arch` and `img_size` (when not empty / 0)
+// must agree with it, and describe a file without metadata (a plain one-output regression model then). Weights of
+// another architecture are an edat::Error naming the file.
+struct AgeModel {
+  ModelDescription description;
+  std::shared_ptr<models::Backbone> model;  // in evaluation mode
+};
+AgeModel load_age_model(const std::string& weights_path, const std::string& arch = "", std::int64_t img_size = 0);
+
 }  // namespace edat::train

@@ -15,6 +15,9 @@
 #include "tensor/backend.h"
 #include "tensor/error.h"
 #include "tensor/factory.h"
+#include "track/metrics.h"
+#include "track/report.h"
+#include "track/tensorboard.h"
 #include "train/progress.h"
 #include "weights/pretrained.h"
 
@@ -66,9 +69,22 @@ void install_stop_handlers() {
 bool stop_requested() { return g_stop.load(); }
 void clear_stop_request() { g_stop.store(false); }
 
-// metrics.csv, rewritten whole from the history at a (re)start and appended to after each epoch.
+// metrics.csv, rewritten whole from the history at a (re)start and appended to after each epoch, and the same
+// numbers as TensorBoard scalars (a resumed run adds a new event file to the folder; TensorBoard reads them all).
 struct Trainer::Tracking {
   std::string metrics_path;
+  track::EventWriter events;
+  explicit Tracking(const std::string& out) : metrics_path((fs::path(out) / "metrics.csv").string()), events(out) {}
+  void add_scalars(const EpochMetrics& m) {
+    const std::int64_t step = m.epoch;
+    events.add_scalar("loss/train", m.train_loss, step);
+    events.add_scalar("loss/valid", m.valid_loss, step);
+    events.add_scalar("valid/mae", m.valid_mae, step);
+    events.add_scalar("valid/rmse", m.valid_rmse, step);
+    events.add_scalar("lr", m.lr, step);
+    events.add_scalar("speed/images_per_second", m.images_per_second, step);
+    events.flush();
+  }
   static constexpr const char* header =
       "epoch,step,train_loss,valid_loss,valid_mae,valid_rmse,lr,images_per_second,seconds\n";
   static std::string row(const EpochMetrics& m) {
@@ -162,8 +178,7 @@ Trainer::Trainer(TrainConfig config, bool resume) : config_(std::move(config)) {
   loader_options.cache_decoded = config_.cache_images;
   train_loader_ = std::make_unique<data::Loader>(*splits_.train, train_transforms(config_), loader_options);
 
-  tracking_ = std::make_unique<Tracking>();
-  tracking_->metrics_path = path("metrics.csv");
+  tracking_ = std::make_unique<Tracking>(config_.out);
   if (resume) {
     progress_ = load_checkpoint(path("checkpoint.safetensors"), *model_, *optimizer_, *scheduler_);
     log("resumed from %s: epoch %lld, batch %lld, step %lld\n", path("checkpoint.safetensors").c_str(),
@@ -260,8 +275,9 @@ void Trainer::end_epoch(std::int64_t epoch, double images_per_second, double sec
   m.step = progress_.step;
   m.train_loss = progress_.loss_count ? progress_.loss_sum / static_cast<double>(progress_.loss_count) : NAN;
   m.valid_loss = valid.mean_loss;
-  m.valid_mae = valid.mae();
-  m.valid_rmse = valid.rmse();
+  const track::AgeMetrics metrics = valid.metrics();
+  m.valid_mae = metrics.mae;
+  m.valid_rmse = metrics.rmse;
   m.lr = optimizer_->lr();
   m.images_per_second = images_per_second;
   m.seconds = seconds;
@@ -276,6 +292,7 @@ void Trainer::end_epoch(std::int64_t epoch, double images_per_second, double sec
   }
   progress_.history.push_back(m);
   tracking_->append(m);
+  tracking_->add_scalars(m);
   scheduler_->step();
   progress_.epoch = epoch + 1;
   progress_.batch = 0;
@@ -296,23 +313,39 @@ RunResult Trainer::finish(RunStatus status) {
     return result;
   }
   const data::Dataset& split = splits_.test ? *splits_.test : *splits_.valid;
+  const std::string split_name = splits_.test ? "test" : "valid";
   result.test = predict_dataset(*model_, *objective_, split, train_loader_->options());
-  double baseline = 0;
-  for (double truth : result.test->truth) baseline += std::abs(truth - median_age_);
-  result.median_baseline_mae = baseline / static_cast<double>(result.test->truth.size());
-  log("%s (%zu images): MAE %.3f, RMSE %.3f; always predicting the training median %.1f: MAE %.3f\n",
-      splits_.test ? "test" : "valid (no test split)", result.test->truth.size(), result.test->mae(),
-      result.test->rmse(), median_age_, result.median_baseline_mae);
-  nlohmann::json results = {{"split", splits_.test ? "test" : "valid"},
-                            {"images", result.test->truth.size()},
-                            {"mae", result.test->mae()},
-                            {"rmse", result.test->rmse()},
+  const track::AgeMetrics test = result.test->metrics();
+  result.median_baseline_mae = track::constant_mae(result.test->truth, median_age_);
+  log("%s%s (%zu images): MAE %.3f, RMSE %.3f, CS(5) %.1f%%; always predicting the training median %.1f: MAE %.3f\n",
+      split_name.c_str(), splits_.test ? "" : " (no test split)", test.count, test.mae, test.rmse, 100 * test.cs5,
+      median_age_, result.median_baseline_mae);
+  track::write_predictions_csv(path("predictions.csv"), result.test->paths, result.test->truth,
+                               result.test->predicted);
+  nlohmann::json results = {{"split", split_name},
+                            {"images", test.count},
+                            {"mae", test.mae},
+                            {"rmse", test.rmse},
+                            {"cs5", test.cs5},
                             {"median_age", median_age_},
                             {"median_baseline_mae", result.median_baseline_mae},
                             {"best_epoch", progress_.best_epoch},
                             {"best_valid_mae", progress_.best_valid_mae},
                             {"steps", progress_.step}};
   std::ofstream(path("results.json")) << results.dump(2) << "\n";
+
+  track::ReportInput report;
+  report.title = "edat: " + config_.arch + " on " + config_.dataset + " (" + split_name + " split)";
+  for (const Setting& s : settings()) report.settings.emplace_back(s.name, value_text(config_, s));
+  for (const EpochMetrics& e : progress_.history) {
+    report.epochs.push_back({static_cast<int>(e.epoch), e.train_loss, e.valid_loss, e.valid_mae, e.valid_rmse, e.lr,
+                             e.images_per_second, e.seconds});
+  }
+  report.test_truth = result.test->truth;
+  report.test_predicted = result.test->predicted;
+  report.train_median_age = median_age_;
+  track::write_report(path("report.html"), report);
+  log("report: %s\n", path("report.html").c_str());
   return result;
 }
 
