@@ -93,6 +93,21 @@ TEST(TrainConfig, JsonRoundTripAndUnknownKeys) {
   EXPECT_TRUE(throws_with([] { train::from_json({{"lr", true}}, {}, "r.json"); }, {"'lr'", "a number"}));
 }
 
+// Every recipe in configs/ reads and validates (given a data root, which recipes leave to the command line).
+TEST(TrainConfig, RecipesAreValid) {
+  int recipes = 0;
+  for (const auto& entry : fs::directory_iterator(EDAT_CONFIGS_DIR)) {
+    if (entry.path().extension() != ".json") continue;
+    TrainConfig c = train::load_config(entry.path().string());
+    EXPECT_TRUE(c.data_root.empty()) << entry.path() << " must not hold a data path";
+    c.data_root = "somewhere";
+    if (c.dataset == "csv") c.train_csv = "train.csv";
+    EXPECT_NO_THROW(train::validate(c)) << entry.path();
+    ++recipes;
+  }
+  EXPECT_GE(recipes, 7);
+}
+
 TEST(TrainConfig, ValidationNamesTheFlag) {
   TrainConfig c;
   c.data_root = "somewhere";

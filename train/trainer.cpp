@@ -20,6 +20,7 @@
 #include "track/tensorboard.h"
 #include "train/progress.h"
 #include "weights/pretrained.h"
+#include "weights/safetensors.h"
 
 namespace edat::train {
 
@@ -312,13 +313,16 @@ RunResult Trainer::finish(RunStatus status) {
         static_cast<long long>(progress_.step), config_.out.c_str());
     return result;
   }
+  // The test split is evaluated with the best weights by validation MAE, the model a user keeps.
+  if (progress_.best_epoch > 0) model_->load_state_dict(weights::read_safetensors(path("best.safetensors")));
   const data::Dataset& split = splits_.test ? *splits_.test : *splits_.valid;
   const std::string split_name = splits_.test ? "test" : "valid";
   result.test = predict_dataset(*model_, *objective_, split, train_loader_->options());
   const track::AgeMetrics test = result.test->metrics();
   result.median_baseline_mae = track::constant_mae(result.test->truth, median_age_);
-  log("%s%s (%zu images): MAE %.3f, RMSE %.3f, CS(5) %.1f%%; always predicting the training median %.1f: MAE %.3f\n",
-      split_name.c_str(), splits_.test ? "" : " (no test split)", test.count, test.mae, test.rmse, 100 * test.cs5,
+  log("%s%s with the best weights (epoch %lld; %zu images): MAE %.3f, RMSE %.3f, CS(5) %.1f%%; always predicting the training median %.1f: MAE %.3f\n",
+      split_name.c_str(), splits_.test ? "" : " (no test split)", static_cast<long long>(progress_.best_epoch),
+      test.count, test.mae, test.rmse, 100 * test.cs5,
       median_age_, result.median_baseline_mae);
   track::write_predictions_csv(path("predictions.csv"), result.test->paths, result.test->truth,
                                result.test->predicted);
