@@ -8,6 +8,7 @@
 //   train_resnet --resume runs/appa [--epochs 30]        # continue a stopped (or finished) run
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include "models/backbone.h"
@@ -33,6 +34,8 @@ train::TrainConfig resolve(const CLI::App& app, const train::TrainConfig& flags,
   train::TrainConfig config;
   if (!resume.empty()) {
     EDAT_CHECK(config_file.empty(), "--resume takes the settings of the run; do not give --config with it");
+    EDAT_CHECK(std::filesystem::exists(resume + "/checkpoint.safetensors"),
+               "--resume " << resume << ": no checkpoint.safetensors there to resume from");
     const std::string saved = resume + "/config.json";
     config = train::load_config(saved);
     for (const train::Setting& s : train::settings()) {

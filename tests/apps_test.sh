@@ -68,7 +68,7 @@ expect 0 "resumed from .*step 3" -- "$bin/train_resnet" --resume run_stop --epoc
 expect 1 "already holds a run" -- "$bin/train_resnet" "${tiny[@]}" --out run_stop
 
 # SIGINT: the step finishes, a checkpoint is written, the exit code is 130, and the run resumes.
-"$bin/train_resnet" "${tiny[@]}" --epochs 50 --out run_int >int.log 2>&1 &
+"$bin/train_resnet" "${tiny[@]}" --epochs 50 --out run_int >int.log 2>&1 &  # the last --epochs wins
 pid=$!
 for _ in $(seq 1 600); do grep -q "^training" int.log && break; sleep 0.1; done
 sleep 1

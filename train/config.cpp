@@ -224,7 +224,10 @@ void add_to_cli(CLI::App& app, TrainConfig& config) {
           if constexpr (std::is_same_v<T, bool>) {
             app.add_flag(flag, config.*member, s.help);
           } else {
-            app.add_option(flag, config.*member, s.help)->capture_default_str();
+            // The last of repeated flags wins, so a command can be extended with overrides.
+            app.add_option(flag, config.*member, s.help)
+                ->capture_default_str()
+                ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
           }
         },
         s.field);
