@@ -58,7 +58,8 @@ int main(int argc, char** argv) {
       // As the loader decodes: a JPEG may be decoded smaller in the DCT domain when the resize allows it (not when
       // a face is cut out of the full image first).
       data::DecodeOptions decode;
-      if (!detect_face) decode.min_width = transforms.decode_hint().min_width, decode.min_height = transforms.decode_hint().min_height;
+      if (!detect_face)
+        decode.min_width = transforms.decode_hint().min_width, decode.min_height = transforms.decode_hint().min_height;
       data::Image image = data::decode_image_file(path, decode);
       if (detect_face) {
 #ifdef EDAT_WITH_FACES

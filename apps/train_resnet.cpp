@@ -60,10 +60,13 @@ train::TrainConfig resolve(const CLI::App& app, const train::TrainConfig& flags,
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Trains a network to estimate age from face images (regression or CORAL), with validation each epoch,\n"
-               "checkpoints (resume with --resume), metrics.csv, TensorBoard scalars and a report in the run folder.\n"
-               "Architectures: " + join(models::architectures()) + ". Settings can come from a JSON file (--config;\n"
-               "its keys are these flags' names, e.g. {\"batch-size\": 64}); flags override it."};
+  CLI::App app{
+      "Trains a network to estimate age from face images (regression or CORAL), with validation each epoch,\n"
+      "checkpoints (resume with --resume), metrics.csv, TensorBoard scalars and a report in the run folder.\n"
+      "Architectures: " +
+      join(models::architectures()) +
+      ". Settings can come from a JSON file (--config;\n"
+      "its keys are these flags' names, e.g. {\"batch-size\": 64}); flags override it."};
   app.set_help_flag("-h,--help", "Print this help and exit");
   train::TrainConfig flags;
   train::add_to_cli(app, flags);

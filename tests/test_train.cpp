@@ -86,10 +86,16 @@ TEST(TrainConfig, JsonRoundTripAndUnknownKeys) {
   c.epochs = 7;
   const TrainConfig back = train::from_json(train::to_json(c), {}, "test");
   for (const train::Setting& s : train::settings()) EXPECT_TRUE(train::same_value(c, back, s)) << s.name;
-  EXPECT_TRUE(throws_with([] { train::from_json({{"batch_size", 3}}, {}, "recipe.json"); },
-                          {"recipe.json", "unknown setting 'batch_size'", "batch-size"}));
-  EXPECT_TRUE(throws_with([] { train::from_json({{"epochs", "ten"}}, {}, "r.json"); },
-                          {"r.json", "'epochs'", "an integer"}));
+  EXPECT_TRUE(throws_with(
+      [] {
+        train::from_json({{"batch_size", 3}}, {}, "recipe.json");
+      },
+      {"recipe.json", "unknown setting 'batch_size'", "batch-size"}));
+  EXPECT_TRUE(throws_with(
+      [] {
+        train::from_json({{"epochs", "ten"}}, {}, "r.json");
+      },
+      {"r.json", "'epochs'", "an integer"}));
   EXPECT_TRUE(throws_with([] { train::from_json({{"lr", true}}, {}, "r.json"); }, {"'lr'", "a number"}));
 }
 
@@ -219,8 +225,8 @@ TEST(Trainer, NanLossStopsWithAMessageAndKeepsTheCheckpoint) {
   c.optimizer = "sgd";
   c.loss = "mse";
   c.lr = 1e30;  // the first update blows the weights up; the next loss overflows
-  EXPECT_TRUE(throws_with([&] { train::Trainer(c, false).run(); },
-                          {"training loss is", "last good checkpoint", "--lr"}));
+  EXPECT_TRUE(
+      throws_with([&] { train::Trainer(c, false).run(); }, {"training loss is", "last good checkpoint", "--lr"}));
 }
 
 TEST(Trainer, BadInputIsAClearError) {

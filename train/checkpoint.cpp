@@ -13,10 +13,14 @@ namespace {
 using nlohmann::json;
 
 json metrics_json(const EpochMetrics& m) {
-  return {{"epoch", m.epoch},           {"step", m.step},
-          {"train_loss", m.train_loss}, {"valid_loss", m.valid_loss},
-          {"valid_mae", m.valid_mae},   {"valid_rmse", m.valid_rmse},
-          {"lr", m.lr},                 {"images_per_second", m.images_per_second},
+  return {{"epoch", m.epoch},
+          {"step", m.step},
+          {"train_loss", m.train_loss},
+          {"valid_loss", m.valid_loss},
+          {"valid_mae", m.valid_mae},
+          {"valid_rmse", m.valid_rmse},
+          {"lr", m.lr},
+          {"images_per_second", m.images_per_second},
           {"seconds", m.seconds}};
 }
 
@@ -56,8 +60,8 @@ TrainProgress progress_from(const json& j) {
   p.step = j.at("step");
   p.loss_sum = j.at("loss_sum");
   p.loss_count = j.at("loss_count");
-  p.best_valid_mae = j.at("best_valid_mae").is_null() ? std::numeric_limits<double>::infinity()
-                                                      : j.at("best_valid_mae").get<double>();
+  p.best_valid_mae =
+      j.at("best_valid_mae").is_null() ? std::numeric_limits<double>::infinity() : j.at("best_valid_mae").get<double>();
   p.best_epoch = j.at("best_epoch");
   for (const auto& m : j.at("history")) p.history.push_back(metrics_from(m));
   return p;

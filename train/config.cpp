@@ -112,8 +112,8 @@ TrainConfig from_json(const nlohmann::json& json, const TrainConfig& base, const
     std::visit(
         [&](auto member) {
           using T = std::remove_reference_t<decltype(config.*member)>;
-          EDAT_CHECK(json_has_type<T>(value), source << ": setting '" << key << "' must be " << type_name<T>()
-                                                     << ", not " << value.dump());
+          EDAT_CHECK(json_has_type<T>(value),
+                     source << ": setting '" << key << "' must be " << type_name<T>() << ", not " << value.dump());
           config.*member = value.get<T>();
         },
         setting->field);
@@ -135,7 +135,8 @@ TrainConfig load_config(const std::string& path, const TrainConfig& base) {
 
 void save_config(const std::string& path, const TrainConfig& config) {
   const std::string text = to_json(config).dump(2) + "\n";
-  weights::write_file_atomically(path, [&](std::FILE* file) { weights::write_bytes(file, text.data(), text.size(), path); });
+  weights::write_file_atomically(path,
+                                 [&](std::FILE* file) { weights::write_bytes(file, text.data(), text.size(), path); });
 }
 
 std::string value_text(const TrainConfig& config, const Setting& setting) {

@@ -7,11 +7,10 @@
 // A JSON key that is not in the table is an error naming it, so a typo in a recipe never passes silently.
 #pragma once
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <variant>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 namespace CLI {
 class App;
@@ -21,26 +20,26 @@ namespace edat::train {
 
 struct TrainConfig {
   // ---- data ----
-  std::string dataset = "appa-real";  // appa-real | cacd | afad | utkface | csv
-  std::string data_root;              // the dataset's image root
+  std::string dataset = "appa-real";           // appa-real | cacd | afad | utkface | csv
+  std::string data_root;                       // the dataset's image root
   std::string train_csv, valid_csv, test_csv;  // label files overriding the dataset's own layout
   std::string target = "apparent";             // APPA-REAL: apparent | real
-  double valid_fraction = 0.1;  // held out of the training list when the dataset has no validation split
-  double test_fraction = 0.1;   // held out as well when it has no test split either (a folder walk)
-  std::int64_t img_size = 128;  // the network's input: img_size x img_size
-  std::int64_t resize = 0;      // shorter side before cropping; 0: img_size * 8 / 7
-  bool no_augment = false;      // training uses the evaluation transform (resize + centre crop)
-  bool no_flip = false;         // no random horizontal flip
-  double rotation = 0;          // random rotation in [-rotation, rotation] degrees
+  double valid_fraction = 0.1;                 // held out of the training list when the dataset has no validation split
+  double test_fraction = 0.1;                  // held out as well when it has no test split either (a folder walk)
+  std::int64_t img_size = 128;                 // the network's input: img_size x img_size
+  std::int64_t resize = 0;                     // shorter side before cropping; 0: img_size * 8 / 7
+  bool no_augment = false;                     // training uses the evaluation transform (resize + centre crop)
+  bool no_flip = false;                        // no random horizontal flip
+  double rotation = 0;                         // random rotation in [-rotation, rotation] degrees
   double brightness = 0, contrast = 0, saturation = 0, hue = 0;  // colour jitter (torchvision ColorJitter)
-  bool cache_images = false;    // keep decoded images in memory (small datasets)
+  bool cache_images = false;                                     // keep decoded images in memory (small datasets)
   // ---- model ----
   std::string arch = "resnet34";
-  std::string pretrained;      // .safetensors or .pth; empty: random initialisation
+  std::string pretrained;         // .safetensors or .pth; empty: random initialisation
   std::string mode = "finetune";  // feature-extraction | finetune | partial
-  std::string trainable;       // partial: "layer4,fc"
-  double dropout = 0;          // before the head
-  std::string loss = "l1";     // l1 | mse | smooth-l1 | coral
+  std::string trainable;          // partial: "layer4,fc"
+  double dropout = 0;             // before the head
+  std::string loss = "l1";        // l1 | mse | smooth-l1 | coral
   // ---- optimisation ----
   std::string optimizer = "adam";  // adam | adamw | sgd
   double lr = 1e-3;
@@ -56,7 +55,7 @@ struct TrainConfig {
   std::int64_t workers = 2;  // loader threads
   std::string device = "cpu";
   std::int64_t seed = 0;
-  std::string out;  // the run folder; empty: runs/<dataset>-<arch>-<date>-<time>
+  std::string out;               // the run folder; empty: runs/<dataset>-<arch>-<date>-<time>
   double progress_seconds = 10;  // between progress lines when stdout is not a terminal
 
   // The size images are resized to before cropping.
@@ -65,8 +64,8 @@ struct TrainConfig {
 
 // One setting: its name (the flag without "--", and the JSON key), what it means, and where it lives.
 struct Setting {
-  using Field = std::variant<std::string TrainConfig::*, double TrainConfig::*, std::int64_t TrainConfig::*,
-                             bool TrainConfig::*>;
+  using Field =
+      std::variant<std::string TrainConfig::*, double TrainConfig::*, std::int64_t TrainConfig::*, bool TrainConfig::*>;
   const char* name;
   Field field;
   const char* help;

@@ -89,8 +89,7 @@ std::vector<double> AgeObjective::predict(const Tensor& outputs) const {
 std::shared_ptr<models::Backbone> build_model(const ModelDescription& description, Generator& generator) {
   auto model = models::make_model(description.arch, 1, generator);
   if (description.loss == "coral") {
-    model->set_head(
-        std::make_shared<models::CoralHead>(model->feature_count(), description.coral_classes, generator));
+    model->set_head(std::make_shared<models::CoralHead>(model->feature_count(), description.coral_classes, generator));
   }
   return model;
 }

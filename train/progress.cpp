@@ -61,8 +61,8 @@ void Progress::draw(std::size_t done, double mean_loss) {
     std::snprintf(line, sizeof line, "\r%s [%s] %zu/%zu  %.0f img/s  loss %.4f  ETA %s\x1b[K", label_.c_str(),
                   bar.c_str(), done, total_, images_per_second(), mean_loss, format_duration(eta).c_str());
   } else {
-    std::snprintf(line, sizeof line, "%s: batch %zu/%zu, %.0f img/s, loss %.4f, ETA %s\n", label_.c_str(), done,
-                  total_, images_per_second(), mean_loss, format_duration(eta).c_str());
+    std::snprintf(line, sizeof line, "%s: batch %zu/%zu, %.0f img/s, loss %.4f, ETA %s\n", label_.c_str(), done, total_,
+                  images_per_second(), mean_loss, format_duration(eta).c_str());
   }
   std::fputs(line, stdout);
   std::fflush(stdout);

@@ -69,8 +69,8 @@ Splits open_splits(const TrainConfig& config) {
     if (t > 0) splits.test = part(*all, cut.test, "test");
   }
   std::ostringstream out;
-  out << "train " << splits.train->name() << ": " << splits.train->size() << " images; valid "
-      << splits.valid->name() << ": " << splits.valid->size() << " images; test ";
+  out << "train " << splits.train->name() << ": " << splits.train->size() << " images; valid " << splits.valid->name()
+      << ": " << splits.valid->size() << " images; test ";
   if (splits.test)
     out << splits.test->name() << ": " << splits.test->size() << " images";
   else

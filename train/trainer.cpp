@@ -90,9 +90,9 @@ struct Trainer::Tracking {
       "epoch,step,train_loss,valid_loss,valid_mae,valid_rmse,lr,images_per_second,seconds\n";
   static std::string row(const EpochMetrics& m) {
     char line[256];
-    std::snprintf(line, sizeof line, "%lld,%lld,%.6f,%.6f,%.4f,%.4f,%.6g,%.1f,%.2f\n",
-                  static_cast<long long>(m.epoch), static_cast<long long>(m.step), m.train_loss, m.valid_loss,
-                  m.valid_mae, m.valid_rmse, m.lr, m.images_per_second, m.seconds);
+    std::snprintf(line, sizeof line, "%lld,%lld,%.6f,%.6f,%.4f,%.4f,%.6g,%.1f,%.2f\n", static_cast<long long>(m.epoch),
+                  static_cast<long long>(m.step), m.train_loss, m.valid_loss, m.valid_mae, m.valid_rmse, m.lr,
+                  m.images_per_second, m.seconds);
     return line;
   }
   void restart(const std::vector<EpochMetrics>& history) {
@@ -137,9 +137,8 @@ Trainer::Trainer(TrainConfig config, bool resume) : config_(std::move(config)) {
   if (!config_.pretrained.empty()) {
     const nn::LoadReport report = weights::load_pretrained(*model_, config_.pretrained);
     log("pretrained: %s: %s\n", config_.pretrained.c_str(), report.summary().c_str());
-    head_loaded = std::any_of(report.loaded.begin(), report.loaded.end(), [&](const std::string& name) {
-      return name.rfind(model_->head_name() + ".", 0) == 0;
-    });
+    head_loaded = std::any_of(report.loaded.begin(), report.loaded.end(),
+                              [&](const std::string& name) { return name.rfind(model_->head_name() + ".", 0) == 0; });
   }
   // A new regression head starts at the training median: the network then learns corrections around it rather than
   // spending its first hundreds of steps climbing from 0 to typical ages.
@@ -161,14 +160,14 @@ Trainer::Trainer(TrainConfig config, bool resume) : config_(std::move(config)) {
   model_->to(device_);
   model_->train();
 
-  optimizer_ = optim::make_optimizer(
-      config_.optimizer, model_->named_parameters(),
-      {.lr = config_.lr, .momentum = config_.optimizer == "sgd" ? config_.momentum : 0,
-       .weight_decay = config_.weight_decay});
-  scheduler_ = config_.lr_step_size > 0
-                   ? optim::make_scheduler("step", *optimizer_,
-                                           {.step_size = config_.lr_step_size, .gamma = config_.lr_gamma})
-                   : optim::make_scheduler("fixed", *optimizer_, {});
+  optimizer_ = optim::make_optimizer(config_.optimizer, model_->named_parameters(),
+                                     {.lr = config_.lr,
+                                      .momentum = config_.optimizer == "sgd" ? config_.momentum : 0,
+                                      .weight_decay = config_.weight_decay});
+  scheduler_ =
+      config_.lr_step_size > 0
+          ? optim::make_scheduler("step", *optimizer_, {.step_size = config_.lr_step_size, .gamma = config_.lr_gamma})
+          : optim::make_scheduler("fixed", *optimizer_, {});
 
   data::LoaderOptions loader_options;
   loader_options.batch_size = static_cast<int>(config_.batch_size);
@@ -284,8 +283,8 @@ void Trainer::end_epoch(std::int64_t epoch, double images_per_second, double sec
   m.seconds = seconds;
   const bool best = m.valid_mae < progress_.best_valid_mae;
   log("epoch %lld/%lld: train loss %.4f, valid loss %.4f, valid MAE %.3f, RMSE %.3f, lr %.3g, %.0f img/s, %.1f s%s\n",
-      static_cast<long long>(m.epoch), static_cast<long long>(config_.epochs), m.train_loss, m.valid_loss,
-      m.valid_mae, m.valid_rmse, m.lr, m.images_per_second, m.seconds, best ? " (best)" : "");
+      static_cast<long long>(m.epoch), static_cast<long long>(config_.epochs), m.train_loss, m.valid_loss, m.valid_mae,
+      m.valid_rmse, m.lr, m.images_per_second, m.seconds, best ? " (best)" : "");
   if (best) {
     progress_.best_valid_mae = m.valid_mae;
     progress_.best_epoch = m.epoch;
@@ -320,12 +319,11 @@ RunResult Trainer::finish(RunStatus status) {
   result.test = predict_dataset(*model_, *objective_, split, train_loader_->options());
   const track::AgeMetrics test = result.test->metrics();
   result.median_baseline_mae = track::constant_mae(result.test->truth, median_age_);
-  log("%s%s with the best weights (epoch %lld; %zu images): MAE %.3f, RMSE %.3f, CS(5) %.1f%%; always predicting the training median %.1f: MAE %.3f\n",
+  log("%s%s with the best weights (epoch %lld; %zu images): MAE %.3f, RMSE %.3f, CS(5) %.1f%%; always predicting the "
+      "training median %.1f: MAE %.3f\n",
       split_name.c_str(), splits_.test ? "" : " (no test split)", static_cast<long long>(progress_.best_epoch),
-      test.count, test.mae, test.rmse, 100 * test.cs5,
-      median_age_, result.median_baseline_mae);
-  track::write_predictions_csv(path("predictions.csv"), result.test->paths, result.test->truth,
-                               result.test->predicted);
+      test.count, test.mae, test.rmse, 100 * test.cs5, median_age_, result.median_baseline_mae);
+  track::write_predictions_csv(path("predictions.csv"), result.test->paths, result.test->truth, result.test->predicted);
   nlohmann::json results = {{"split", split_name},
                             {"images", test.count},
                             {"mae", test.mae},
