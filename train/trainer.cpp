@@ -113,6 +113,24 @@ Trainer::Trainer(TrainConfig config, bool resume) : config_(std::move(config)) {
   device_ = Device::parse(config_.device);
   EDAT_CHECK(!device_.is_cuda() || cuda::is_available(),
              "--device cuda: no CUDA device is available (or edat was built without CUDA); use --device cpu");
+  open_run_folder(resume);
+  splits_ = open_splits(config_);
+  log("data: %s\n", splits_.description.c_str());
+  median_age_ = median_age(*splits_.train);
+  objective_ = std::make_unique<AgeObjective>(describe(config_, *splits_.train));
+  make_model(resume);
+  make_optimizer_and_loader();
+  tracking_ = std::make_unique<Tracking>(config_.out);
+  if (resume) {
+    progress_ = load_checkpoint(path("checkpoint.safetensors"), *model_, *optimizer_, *scheduler_);
+    log("resumed from %s: epoch %lld, batch %lld, step %lld\n", path("checkpoint.safetensors").c_str(),
+        static_cast<long long>(progress_.epoch + 1), static_cast<long long>(progress_.batch),
+        static_cast<long long>(progress_.step));
+  }
+  tracking_->restart(progress_.history);
+}
+
+void Trainer::open_run_folder(bool resume) {
   if (resume) {
     EDAT_CHECK(fs::exists(path("checkpoint.safetensors")),
                "--resume " << config_.out << ": no checkpoint.safetensors there to resume from");
@@ -125,16 +143,13 @@ Trainer::Trainer(TrainConfig config, bool resume) : config_(std::move(config)) {
   log_file_ = std::fopen(path("train.log").c_str(), resume ? "a" : "w");
   EDAT_CHECK(log_file_ != nullptr, "cannot write '" << path("train.log") << "'");
   save_config(path("config.json"), config_);
+}
 
-  splits_ = open_splits(config_);
-  log("data: %s\n", splits_.description.c_str());
-  median_age_ = median_age(*splits_.train);
-  objective_ = std::make_unique<AgeObjective>(describe(config_, *splits_.train));
-
+void Trainer::make_model(bool resume) {
   Generator generator(static_cast<std::uint64_t>(config_.seed));
   model_ = build_model(objective_->description(), generator);
   bool head_loaded = false;
-  if (!config_.pretrained.empty()) {
+  if (!config_.pretrained.empty() && !resume) {  // a resumed run's weights come from its checkpoint
     const nn::LoadReport report = weights::load_pretrained(*model_, config_.pretrained);
     log("pretrained: %s: %s\n", config_.pretrained.c_str(), report.summary().c_str());
     head_loaded = std::any_of(report.loaded.begin(), report.loaded.end(),
@@ -159,7 +174,9 @@ Trainer::Trainer(TrainConfig config, bool resume) : config_(std::move(config)) {
       transfer.str().c_str());
   model_->to(device_);
   model_->train();
+}
 
+void Trainer::make_optimizer_and_loader() {
   optimizer_ = optim::make_optimizer(config_.optimizer, model_->named_parameters(),
                                      {.lr = config_.lr,
                                       .momentum = config_.optimizer == "sgd" ? config_.momentum : 0,
@@ -168,24 +185,14 @@ Trainer::Trainer(TrainConfig config, bool resume) : config_(std::move(config)) {
       config_.lr_step_size > 0
           ? optim::make_scheduler("step", *optimizer_, {.step_size = config_.lr_step_size, .gamma = config_.lr_gamma})
           : optim::make_scheduler("fixed", *optimizer_, {});
-
-  data::LoaderOptions loader_options;
-  loader_options.batch_size = static_cast<int>(config_.batch_size);
-  loader_options.shuffle = !config_.no_shuffle;
-  loader_options.seed = static_cast<std::uint64_t>(config_.seed);
-  loader_options.workers = static_cast<int>(config_.workers);
-  loader_options.device = device_;
-  loader_options.cache_decoded = config_.cache_images;
-  train_loader_ = std::make_unique<data::Loader>(*splits_.train, train_transforms(config_), loader_options);
-
-  tracking_ = std::make_unique<Tracking>(config_.out);
-  if (resume) {
-    progress_ = load_checkpoint(path("checkpoint.safetensors"), *model_, *optimizer_, *scheduler_);
-    log("resumed from %s: epoch %lld, batch %lld, step %lld\n", path("checkpoint.safetensors").c_str(),
-        static_cast<long long>(progress_.epoch + 1), static_cast<long long>(progress_.batch),
-        static_cast<long long>(progress_.step));
-  }
-  tracking_->restart(progress_.history);
+  data::LoaderOptions options;
+  options.batch_size = static_cast<int>(config_.batch_size);
+  options.shuffle = !config_.no_shuffle;
+  options.seed = static_cast<std::uint64_t>(config_.seed);
+  options.workers = static_cast<int>(config_.workers);
+  options.device = device_;
+  options.cache_decoded = config_.cache_images;
+  train_loader_ = std::make_unique<data::Loader>(*splits_.train, train_transforms(config_), options);
 }
 
 Trainer::~Trainer() {

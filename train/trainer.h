@@ -60,6 +60,9 @@ class Trainer {
   std::string path(const std::string& file) const;  // inside the run folder
 
  private:
+  void open_run_folder(bool resume);  // checks it is new (or resumable), creates it, writes config.json
+  void make_model(bool resume);       // architecture, pretrained weights, head bias, transfer mode, device
+  void make_optimizer_and_loader();
   void log(const char* format, ...) __attribute__((format(printf, 2, 3)));
   void train_epoch(std::int64_t epoch, RunStatus& status);
   void end_epoch(std::int64_t epoch, double images_per_second, double seconds);
