@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> images;
   bool json_output = false, detect_face = false;
   double margin = 0.4;
+  int upsample = 1;
   app.add_option("--weights", weights_path, "weights written by train_resnet (best.safetensors, final.safetensors)")
       ->required();
   app.add_option("--arch", arch, "architecture (default: the one recorded in the weights file)");
@@ -35,6 +36,9 @@ int main(int argc, char** argv) {
   app.add_flag("--detect-face", detect_face, "crop around the most confident face first (error if there is none)");
   app.add_option("--margin", margin, "--detect-face: margin around the face box, as a share of its side")
       ->capture_default_str();
+  app.add_option("--upsample", upsample, "--detect-face: image doublings before detection (1 finds faces from 40 px)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3));
   app.add_option("images", images, "image files (JPEG, PNG, BMP)")->required();
   CLI11_PARSE(app, argc, argv);
 
@@ -47,7 +51,7 @@ int main(int argc, char** argv) {
     const data::Compose transforms = train::eval_transforms(d.img_size, d.resize);
     const data::Normalize normalize;
 #ifdef EDAT_WITH_FACES
-    const data::FaceDetector detector;
+    const data::FaceDetector detector(upsample);
 #else
     EDAT_CHECK(!detect_face, "--detect-face: this build has no face detector (dlib was not found at build time)");
 #endif

@@ -2,9 +2,9 @@
 # The application's command lines end to end (train_resnet, evaluate_age, predict_age) on a tiny generated dataset:
 # flags, --config, --resume rules, SIGINT, exit codes and the messages of bad input.
 #
-#   tests/apps_test.sh BIN_DIR SCRATCH_DIR CONFIGS_DIR      (ctest runs it)
+#   tests/apps_test.sh BIN_DIR SCRATCH_DIR CONFIGS_DIR [SHARED_DATA_DIR]     (ctest runs it)
 set -uo pipefail
-bin=$1 scratch=$2 configs=$3
+bin=$1 scratch=$2 configs=$3 shared=${4:-}
 rm -rf "$scratch" && mkdir -p "$scratch" && cd "$scratch" || exit 1
 failures=0
 
@@ -90,6 +90,18 @@ expect 1 "no usable|empty|no sample" -- "$bin/train_resnet" --data-root empty --
 expect 1 "holds a resnet18 model, not resnet34" -- "$bin/predict_age" --weights run/best.safetensors --arch resnet34 "$image"
 expect 1 "not_there.jpg" -- "$bin/predict_age" --weights run/best.safetensors not_there.jpg
 expect 1 "does not fit" -- "$bin/evaluate_age" --weights run_stop/checkpoint.safetensors --data-root faces
+
+# predict_age --detect-face on real photos (../shared, when present and the build has dlib).
+if [[ -n $shared && -f $shared/faces/dogs.jpg ]] && "$bin/predict_age" --help | grep -q -- --detect-face &&
+   ! "$bin/predict_age" --weights run/best.safetensors --detect-face "$image" 2>&1 | grep -q "no face detector"; then
+  expect 1 "dogs.jpg: no face found" -- "$bin/predict_age" --weights run/best.safetensors --detect-face \
+    "$shared/faces/dogs.jpg"
+  group=$(ls "$shared"/faces/*.jpg | grep -v dogs | head -1)
+  expect 0 "faces found; using the most confident|: [0-9]+\.[0-9]$" -- "$bin/predict_age" \
+    --weights run/best.safetensors --detect-face "$group"
+else
+  echo "skipped: predict_age --detect-face (no ../shared/data/faces or no dlib)"
+fi
 
 echo "$failures failure(s)"
 exit $((failures > 0))
