@@ -33,14 +33,17 @@ result_line() { grep "^$1 " | tail -n 1; }
 # The value of key=value in a result line.
 field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 # a / b as "1.23x", or "-" when either is missing.
-ratio() { if [[ -n "$1" && -n "$2" ]]; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; else echo "-"; fi; }
+ratio() {
+  if [[ -n "$1" && -n "$2" ]]; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; else echo "-"; fi
+}
 limited() { if [[ "$limit" -gt 0 ]]; then timeout "$limit" "$@"; else "$@"; fi; }
 
 status=0
 rows=()
 for size in $sizes; do
   common=(--device "$device" --batch "$batch" --size "$size" --steps "$steps" --warmup "$warmup")
-  edat=$(LD_LIBRARY_PATH="${EDAT_LD_LIBRARY_PATH:-${LD_LIBRARY_PATH:-}}" limited "$bin" "${common[@]}" 2>&1 | tee /dev/stderr | result_line edat)
+  edat_env="${EDAT_LD_LIBRARY_PATH:-${LD_LIBRARY_PATH:-}}"
+  edat=$(LD_LIBRARY_PATH="$edat_env" limited "$bin" "${common[@]}" 2>&1 | tee /dev/stderr | result_line edat)
   torch=$(limited "$python" bench/bench_train_gpu.py "${common[@]}" 2>&1 | tee /dev/stderr | result_line pytorch)
   printf '%s\n' "${edat:-edat: no result line (size $size)}" "${torch:-pytorch: no result line (size $size)}"
   [[ -n "$edat" && -n "$torch" ]] || status=1

@@ -6,9 +6,9 @@
 # ---- How it gets a working build: built HERE, carried THERE ----
 # That machine has nvcc/CMake/ninja but none of edat's header or system dependencies, so the binaries are built on
 # the development machine and carried: `bash scripts/prepare_gpu_bundle.sh` (CUDA on, static CUDA runtime, x86-64-v3
-# CPU code, stripped; gpu_bundle/, about 30-40 MiB) and `bash scripts/prepare_gpu_data.sh` (4,000 UTKFace faces at
-# 128 px for the training run; gpu_data/, about 18 MiB). Both folders are ignored by git and travel through `carry`;
-# with the tracked tree (about 5 MiB) they must stay under the tool's 64 MiB.
+# CPU code, stripped, xz-packed: gpu_bundle/bundle.tar.xz, 6.5 MB; 41 MB unpacked) and `bash scripts/prepare_gpu_data.sh`
+# (4,000 UTKFace faces at 128 px for the training run; gpu_data/, 18.3 MB). Both folders are ignored by git
+# and travel through `carry`; with the tracked tree (about 5 MiB) they must stay under the tool's 64 MiB.
 # cuBLAS and cuDNN are NOT carried: LD_LIBRARY_PATH points at the lib folders of PyTorch's pip `nvidia` packages
 # there. Their majors match the build's: torch 2.11.0+cu130 there (KINDS.md) ships libcublas.so.13 and cuDNN 9
 # (nvidia-cudnn-cu13), and this build links libcublas.so.13 / libcudnn.so.9 (CUDA 13.0, cuDNN 9.19 here). If a later
@@ -68,20 +68,31 @@ fi
 torch.backends.cudnn.version(), 'available', torch.cuda.is_available(), 'torchvision', torchvision.__version__)" 2>&1
 } >"$OUT/env.log"
 
-[[ -d "$bundle/bin" ]] || { echo "gpu_check.sh: no $bundle/bin: run scripts/prepare_gpu_bundle.sh here and carry gpu_bundle" | tee -a "$OUT/env.log" >&2; exit 2; }
+# The carried bundle is an xz tarball (scripts/prepare_gpu_bundle.sh); unpacked binaries in gpu_bundle/bin also do.
+if [[ -f "$bundle/bundle.tar.xz" ]]; then
+  rm -rf /tmp/edat_bundle && mkdir -p /tmp/edat_bundle && tar -C /tmp/edat_bundle -xJf "$bundle/bundle.tar.xz"
+  bundle=/tmp/edat_bundle
+fi
+if [[ ! -d "$bundle/bin" ]]; then
+  echo "gpu_check.sh: no $bundle/bundle.tar.xz: run scripts/prepare_gpu_bundle.sh here and carry gpu_bundle" |
+    tee -a "$OUT/env.log" >&2
+  exit 2
+fi
 # cuBLAS/cuDNN: every folder holding shared libraries under PyTorch's `nvidia` package root (cu13 wheels keep them
 # in nvidia/cu13/lib, cuDNN in nvidia/cudnn/lib; older layouts in nvidia/*/lib).
-nvidia_root=$("$python" -c "import nvidia.cudnn, os; print(os.path.dirname(os.path.dirname(nvidia.cudnn.__file__)))" 2>/dev/null)
+nvidia_root=$("$python" -c "import nvidia.cudnn as m, os; print(os.path.dirname(os.path.dirname(m.__file__)))" \
+  2>/dev/null)
 nvidia_dirs=""
 if [[ -n "$nvidia_root" ]]; then
   nvidia_dirs=$(find "$nvidia_root" -name 'lib*.so*' -printf '%h\n' | sort -u | paste -sd:)
 fi
 # Carried libraries only where this machine lacks its own (a newer system copy is the better one).
+ldconfig_bin=$(command -v ldconfig || echo /sbin/ldconfig)  # /sbin may be off PATH
 fallback=/tmp/edat_fallback_libs
 rm -rf "$fallback" && mkdir -p "$fallback"
 for lib in "$bundle"/lib/*; do
   [[ -e "$lib" ]] || continue
-  ldconfig -p 2>/dev/null | grep -qF "$(basename "$lib") " || ln -s "$lib" "$fallback/"
+  "$ldconfig_bin" -p 2>/dev/null | grep -qF "$(basename "$lib") " || ln -s "$lib" "$fallback/"
 done
 edat_libs="${nvidia_dirs:+$nvidia_dirs:}$fallback${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # The tests read fixtures by absolute paths under the folder the build was configured from: point it here.

@@ -10,7 +10,7 @@
 # on that machine's other CPU. cuBLAS (libcublas.so.13) and cuDNN (libcudnn.so.9) stay shared: gpu_check.sh finds
 # them in PyTorch's pip packages there (torch 2.11+cu130: CUDA 13 and cuDNN 9, the majors this build links to).
 #
-# gpu_bundle/
+# gpu_bundle/bundle.tar.xz (xz: the binaries shrink 4x, about 5 MiB -> 1.3 MiB each; unpacked there by gpu_check.sh)
 #   bin/         stripped binaries: the CUDA-carrying tests, train_resnet, bench_train_gpu
 #   lib/         the shared libraries they need that a bare CUDA image may lack (libturbojpeg, libzip, ...);
 #                gpu_check.sh uses a copy only when that machine has none of its own
@@ -27,20 +27,24 @@ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DEDAT_CUDA=ON -D
   -DEDAT_BUILD_FUZZERS=OFF >/dev/null
 cmake --build "$build_dir" -j"${JOBS:-2}" --target "${tests[@]}" "${apps[@]}"
 
-rm -rf gpu_bundle
-mkdir -p gpu_bundle/bin gpu_bundle/lib
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/bin" "$stage/lib"
 for name in "${tests[@]}" "${apps[@]}"; do
   path=$(find "$build_dir" -maxdepth 2 -type f -name "$name" -perm -u+x | head -n 1)
   [[ -n "$path" ]] || { echo "prepare_gpu_bundle.sh: $name was not built in $build_dir" >&2; exit 1; }
-  strip -o "gpu_bundle/bin/$name" "$path"
+  strip -o "$stage/bin/$name" "$path"
 done
 # Libraries outside glibc, libstdc++ and CUDA that the binaries load; copied with their soname.
-for lib in $(ldd gpu_bundle/bin/* | awk '$3 ~ /^\// { print $1 }' | sort -u); do
+for lib in $(ldd "$stage"/bin/* | awk '$3 ~ /^\// { print $1 }' | sort -u); do
   case "$lib" in
     libturbojpeg* | libzip* | libgomp* | libbz2* | libcrypto* | libz.so*)
-      cp -L "$(ldd gpu_bundle/bin/* | awk -v l="$lib" '$1 == l { print $3; exit }')" "gpu_bundle/lib/$lib" ;;
+      cp -L "$(ldd "$stage"/bin/* | awk -v l="$lib" '$1 == l { print $3; exit }')" "$stage/lib/$lib" ;;
   esac
 done
-sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build_dir/CMakeCache.txt" >gpu_bundle/source_dir
-echo "prepare_gpu_bundle.sh: gpu_bundle/ holds $(du -sb gpu_bundle | cut -f1) bytes:"
-du -b gpu_bundle/bin/* gpu_bundle/lib/* | sort -n
+sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build_dir/CMakeCache.txt" >"$stage/source_dir"
+du -b "$stage"/bin/* "$stage"/lib/* | sort -n
+rm -rf gpu_bundle
+mkdir -p gpu_bundle
+tar -C "$stage" -cf - bin lib source_dir | xz -6 -T"${JOBS:-2}" >gpu_bundle/bundle.tar.xz
+echo "prepare_gpu_bundle.sh: gpu_bundle/bundle.tar.xz holds $(du -b gpu_bundle/bundle.tar.xz | cut -f1) bytes"

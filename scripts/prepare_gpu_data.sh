@@ -27,7 +27,10 @@ done
 # Pillow is needed for the re-encoding; Debian's python3 (with torch) has it, the python3 on PATH may not.
 python=python3
 "$python" -c "import PIL" 2>/dev/null || python=/usr/bin/python3
-"$python" -c "import PIL" 2>/dev/null || { echo "prepare_gpu_data.sh: needs Pillow (python3 -m pip install pillow)" >&2; exit 1; }
+if ! "$python" -c "import PIL" 2>/dev/null; then
+  echo "prepare_gpu_data.sh: needs Pillow (python3 -m pip install pillow)" >&2
+  exit 1
+fi
 
 rm -rf "$out"
 mkdir -p "$out/images"
