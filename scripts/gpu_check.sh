@@ -6,9 +6,10 @@
 # ---- How it gets a working build: built HERE, carried THERE ----
 # That machine has nvcc/CMake/ninja but none of edat's header or system dependencies, so the binaries are built on
 # the development machine and carried: `bash scripts/prepare_gpu_bundle.sh` (CUDA on, static CUDA runtime, x86-64-v3
-# CPU code, stripped, xz-packed: gpu_bundle/bundle.tar.xz, 6.5 MB; 41 MB unpacked) and `bash scripts/prepare_gpu_data.sh`
-# (4,000 UTKFace faces at 128 px for the training run; gpu_data/, 18.3 MB). Both folders are ignored by git
-# and travel through `carry`; with the tracked tree (about 5 MiB) they must stay under the tool's 64 MiB.
+# CPU code, stripped, xz-packed: gpu_bundle/bundle.tar.xz, 6.5 MB; 41 MB unpacked) and
+# `bash scripts/prepare_gpu_data.sh` (4,000 UTKFace faces at 128 px for the training run; gpu_data/, 18.3 MB). Both
+# folders are ignored by git and travel through `carry`; with the tracked tree (4.3 MB) they make about 29 MB of the
+# tool's 64 MiB.
 # cuBLAS and cuDNN are NOT carried: LD_LIBRARY_PATH points at the lib folders of PyTorch's pip `nvidia` packages
 # there. Their majors match the build's: torch 2.11.0+cu130 there (KINDS.md) ships libcublas.so.13 and cuDNN 9
 # (nvidia-cudnn-cu13), and this build links libcublas.so.13 / libcudnn.so.9 (CUDA 13.0, cuDNN 9.19 here). If a later
