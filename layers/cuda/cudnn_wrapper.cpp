@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "tensor/cuda/cuda_allocator.h"
+#include "tensor/cuda/tf32.h"
 
 namespace edat::nn::cuda_impl {
 
@@ -33,7 +34,7 @@ bool env_flag(const char* name) {
   return value != nullptr && std::strcmp(value, "1") == 0;
 }
 bool tf32_allowed() {
-  static const bool allowed = env_flag("EDAT_ALLOW_TF32");
+  static const bool allowed = edat::cuda_impl::tf32_allowed_by_env("EDAT_ALLOW_TF32_CUDNN");
   return allowed;
 }
 bool benchmark_enabled() {

@@ -20,7 +20,8 @@
 // calls with the key run it first (and give the same result).
 //
 // Math: f32 is exact fp32 (CUDNN_FMA_MATH: cuDNN's default math lets fp32 convolutions use TF32 tensor cores on
-// Ampere and newer, about 1e-3 relative error) unless EDAT_ALLOW_TF32=1; f64 uses CUDNN_DATA_DOUBLE throughout.
+// Ampere and newer, about 1e-3 relative error) unless EDAT_ALLOW_TF32=1 or EDAT_ALLOW_TF32_CUDNN=1
+// (tensor/cuda/tf32.h); f64 uses CUDNN_DATA_DOUBLE throughout.
 // Workspaces come from edat's caching allocator.
 #pragma once
 
@@ -105,8 +106,9 @@ class ActivationDescriptor : public Descriptor<cudnnActivationDescriptor_t, cudn
   explicit ActivationDescriptor(cudnnActivationMode_t mode, double coef = 0.0);
 };
 
-// The math type edat's convolutions start from: exact fp32 (CUDNN_FMA_MATH) unless EDAT_ALLOW_TF32=1, in which case
-// CUDNN_DEFAULT_MATH (TF32 tensor cores allowed, never a conversion to fp16); CUDNN_DEFAULT_MATH for f64.
+// The math type edat's convolutions start from: exact fp32 (CUDNN_FMA_MATH) unless TF32 is allowed
+// (tensor/cuda/tf32.h), then CUDNN_DEFAULT_MATH (TF32 tensor cores allowed, never a conversion to fp16);
+// CUDNN_DEFAULT_MATH for f64.
 cudnnMathType_t default_math_type(DType dtype);
 
 // One convolution's geometry, described for cuDNN: x (N, C, H, W), weight (K, C / groups, R, S), y (N, K, P, Q).

@@ -3,16 +3,16 @@
 // cuBLAS is column-major, and a row-major (r, c) matrix read column-major is its transpose (c, r). So instead of
 // C = op(A) op(B) we ask cuBLAS for C^T = op(B)^T op(A)^T, whose column-major result is C in row-major order:
 //   gemm(op_b, op_a, m = N, n = M, k = K, B with ld = cols of b, A with ld = cols of a, C with ld = N).
-// Exact fp32 by default, so CPU-vs-CUDA checks hold; EDAT_ALLOW_TF32=1 lets cuBLAS use TF32 tensor cores.
+// Exact fp32 by default, so CPU-vs-CUDA checks hold; EDAT_ALLOW_TF32=1 (or EDAT_ALLOW_TF32_MATMUL=1) lets cuBLAS
+// use TF32 tensor cores (tensor/cuda/tf32.h).
 #include <array>
 #include <climits>
-#include <cstdlib>
-#include <cstring>
 #include <mutex>
 #include <type_traits>
 
 #include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/cuda_kernels.h"
+#include "tensor/cuda/tf32.h"
 
 namespace edat::cuda_impl {
 
@@ -21,10 +21,7 @@ namespace {
 constexpr int kMaxDevices = 64;
 
 bool tf32_allowed() {
-  static const bool allowed = [] {
-    const char* value = std::getenv("EDAT_ALLOW_TF32");
-    return value != nullptr && std::strcmp(value, "1") == 0;
-  }();
+  static const bool allowed = tf32_allowed_by_env("EDAT_ALLOW_TF32_MATMUL");
   return allowed;
 }
 
