@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 build_dir="${BUILD_DIR:-build-gpu}"
 
-tests=(test_cuda_backend test_layers_cuda test_optim_cuda test_resnet test_losses test_optim_parity test_train
+tests=(test_cuda_backend test_layers_cuda test_optim_cuda test_resnet test_losses test_optim_parity
        test_loader test_tensor)
 apps=(train_resnet bench_train_gpu)
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DEDAT_CUDA=ON -DEDAT_NATIVE=OFF \
