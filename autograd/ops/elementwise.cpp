@@ -132,6 +132,17 @@ Tensor relu(const Tensor& x) {
   });
 }
 
+// d relu6(x)/dx = 1 where 0 < x < 6, else 0 (PyTorch's hardtanh_backward: 0 at both kinks); the output lies strictly
+// between 0 and 6 exactly where x does, so again the output is all the backward needs.
+Tensor relu6(const Tensor& x) {
+  Tensor out = unary_forward(UnaryOp::relu6, "relu6", x);
+  return record("relu6", out, {x}, [y = out.detach()](const Tensor& g, const std::vector<bool>&) {
+    Tensor gx = new_like(g, g.shape());
+    backend(g.device()).binary(BinaryOp::relu6_backward, g, y, gx);
+    return Grads{gx};
+  });
+}
+
 // d sigmoid(x)/dx = sigmoid(x) (1 - sigmoid(x)): from the output alone
 Tensor sigmoid(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::sigmoid, "sigmoid", x);
