@@ -231,6 +231,7 @@ TEST(Transfer, MobileNetV2FeatureExtractionAndPartial) {
 TEST(Transfer, Vgg16PartialAndHeadDropout) {
   Generator gen(13);
   auto model = models::vgg16(1, gen);
+  fixture_weights(*model, 13);  // nonzero biases: torchvision's zero head bias can get a zero L1 gradient
   auto summary = models::apply_transfer_mode(*model, TransferMode::feature_extraction, {}, 0.25);
   EXPECT_EQ(summary.trainable_parameters, 4097);  // classifier.6
   EXPECT_EQ(model->head_dropout(), 0.25);
