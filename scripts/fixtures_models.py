@@ -6,8 +6,8 @@ scripts/make_fixtures.py runs it too). About 0.3 MB in all.
 {mobilenet_v2,vgg16,vgg16_bn}_parity.safetensors
     torchvision's model with one output and dropout=0.0 (so that the train-mode step is deterministic; edat builds
     the same with its spec's dropout 0), weights NOT stored: every floating state-dict tensor in order is drawn from
-    edat's counter-based stream with seed SEED and the ranges of `bounds()` below (tests/test_models.cpp applies the
-    same rule). Input x (2x3x64x64) from stream SEED + 1 in [-2, 2],
+    edat's counter-based stream with seed SEED and the ranges of `bounds()` below (fixtures_optim.py's, except for
+    convolutions; tests/test_models.cpp applies the same rule). Input x (2x3x64x64) from stream SEED + 1 in [-2, 2],
     targets (5, -5). The metadata's `state_dict` lists every state-dict key with its shape, in order. Stored as make_fixtures.py's run_parity does: eval output, train output, L1 loss, for every
     parameter 256 evenly spaced gradient values plus the gradient's L2 norm, and the running statistics after the
     step. 64x64 rather than 32x32 so that the last batch norms see 2x2 maps (8 values per channel over the batch).
@@ -29,6 +29,7 @@ import torchvision
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import fixtures_optim  # noqa: E402
 from make_fixtures import OUT, SAMPLES, run_parity, stream_uniform, write_safetensors  # noqa: E402
 
 SEED = 2025
@@ -43,12 +44,7 @@ def bounds(name, shape):
     if len(shape) == 4:
         b = math.sqrt(6.0 / (shape[1] * shape[2] * shape[3]))
         return -b, b
-    if len(shape) == 2:  # linear: PyTorch's default U(-1/sqrt(in), 1/sqrt(in))
-        b = 1.0 / math.sqrt(shape[1])
-        return -b, b
-    if name.endswith("running_var") or name.endswith("weight"):
-        return 0.5, 1.5
-    return -0.2, 0.2  # biases and running_mean
+    return fixtures_optim.bounds(name, shape)  # linear layers, batch norms, biases
 
 
 def seeded_weights(model, seed):

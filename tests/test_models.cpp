@@ -11,6 +11,7 @@
 #include "models/mobilenet_v2.h"
 #include "models/vgg.h"
 #include "tests/model_test_util.h"
+#include "tests/optim_test_util.h"
 #include "weights/pretrained.h"
 
 using namespace edat;
@@ -20,15 +21,13 @@ namespace {
 
 const std::vector<std::string> kArchs = {"mobilenet_v2", "vgg16", "vgg16_bn"};
 
-// scripts/fixtures_models.py's bounds(): convolutions by fan-in (see there why), linear layers by PyTorch's default.
+// scripts/fixtures_models.py's bounds(): convolutions by fan-in (see there why), the rest as fixtures_optim.py.
 std::pair<double, double> model_bounds(const std::string& name, const Tensor& t) {
   if (t.dim() == 4) {
     const double b = std::sqrt(6.0 / static_cast<double>(t.size(1) * t.size(2) * t.size(3)));
     return {-b, b};
   }
-  if (t.dim() == 2) return {-1.0 / std::sqrt(static_cast<double>(t.size(1))), 1.0 / std::sqrt(static_cast<double>(t.size(1)))};
-  if (name.ends_with("running_var") || name.ends_with("weight")) return {0.5, 1.5};
-  return {-0.2, 0.2};
+  return fixture_bounds(name, t);
 }
 
 // The fixture's model: one output, dropout 0 everywhere (as torchvision's dropout=0.0), seeded weights.
