@@ -33,9 +33,6 @@ import fixtures_optim  # noqa: E402
 from make_fixtures import OUT, SAMPLES, run_parity, stream_uniform, write_safetensors  # noqa: E402
 
 SEED = 2025
-CHUNK = 1 << 24  # draws per stream_uniform call: VGG's classifier.0 (103M values) in one call would need ~4 GB
-
-
 def bounds(name, shape):
     """Uniform range per state-dict tensor. Convolutions use the fan-IN (kaiming-uniform, gain sqrt 2), unlike the
     fan-out range of the ResNet fixtures: a depthwise 3x3 convolution with C channels has fan-out 9 C but fan-in 9, so
@@ -45,21 +42,6 @@ def bounds(name, shape):
         b = math.sqrt(6.0 / (shape[1] * shape[2] * shape[3]))
         return -b, b
     return fixtures_optim.bounds(name, shape)  # linear layers, batch norms, biases
-
-
-def seeded_weights(model, seed):
-    first = 0
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            if not tensor.dtype.is_floating_point:
-                continue
-            low, high = bounds(name, tuple(tensor.shape))
-            flat = tensor.view(-1)
-            for start in range(0, flat.numel(), CHUNK):
-                count = min(CHUNK, flat.numel() - start)
-                values = stream_uniform(seed, first + start, count, low, high).astype(np.float32)
-                flat[start:start + count] = torch.from_numpy(values)
-            first += flat.numel()
 
 
 MODELS = {
@@ -76,7 +58,7 @@ def main():
     target = torch.tensor([[5.0], [-5.0]])
     for name, make in MODELS.items():
         model = make()
-        seeded_weights(model, SEED)
+        fixtures_optim.seeded_weights(model, SEED, bounds)
         fixtures = run_parity(model.double(), x.double(), target.double())
         path = os.path.join(OUT, f"{name}_parity.safetensors")
         # The state dict's keys and shapes in order, one "key d0,d1,..." line each: the C++ test compares its own.
