@@ -119,9 +119,13 @@ inline void expect_parity(nn::Module& model, const std::map<std::string, Tensor>
   }
 }
 
-// One training step (L1 loss) of two copies of a network, on the CPU and on CUDA, from the same weights: outputs in
-// both modes to 1e-4, every gradient to 1e-3 relative to its largest element.
-inline void expect_cuda_matches_cpu(nn::Module& on_cpu, nn::Module& on_gpu, const Tensor& x, const Tensor& target) {
+// One training step (L1 loss) of two copies of a network, on the CPU and on CUDA, from the same weights, in `dtype`:
+// outputs in both modes to 1e-4, every gradient to `gradient_rtol` relative to its largest element.
+inline void expect_cuda_matches_cpu(nn::Module& on_cpu, nn::Module& on_gpu, Tensor x, Tensor target,
+                                    DType dtype = DType::f32, double gradient_rtol = 1e-3) {
+  x = x.to(dtype), target = target.to(dtype);
+  on_cpu.to(dtype);
+  on_gpu.to(dtype);
   on_gpu.to(Device::cuda(0));
   on_cpu.train();
   on_gpu.train();
@@ -133,7 +137,7 @@ inline void expect_cuda_matches_cpu(nn::Module& on_cpu, nn::Module& on_gpu, cons
   for (std::size_t i = 0; i < cpu_params.size(); ++i) {
     EXPECT_LE(relative_error(gpu_params[i].second.grad().to_vector<double>(),
                              cpu_params[i].second.grad().to_vector<double>()),
-              1e-3)
+              gradient_rtol)
         << cpu_params[i].first;
   }
   on_cpu.eval();
