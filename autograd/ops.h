@@ -25,6 +25,7 @@ Tensor log(const Tensor& x);
 Tensor sqrt(const Tensor& x);
 Tensor pow(const Tensor& x, double exponent);
 Tensor relu(const Tensor& x);
+Tensor relu6(const Tensor& x);  // min(max(x, 0), 6), MobileNetV2's activation
 Tensor sigmoid(const Tensor& x);      // 1 / (1 + e^-x)
 Tensor log_sigmoid(const Tensor& x);  // ln sigmoid(x), computed without overflow for large |x|
 // Comparison masks: 1 where a > b (broadcasting), else 0, in a's dtype. Not differentiable: never recorded.

@@ -1,6 +1,7 @@
-// resnet_train_step: times one ResNet training step (forward, L1 loss, backward, SGD update) on the CPU or CUDA with
-// synthetic data, and reports the median step time and the peak resident memory. Its PyTorch twin is
-// bench/resnet_train_step.py; bench/run_resnet_cpu.sh runs both and prints the ratio.
+// resnet_train_step: times one training step (forward, L1 loss, backward, SGD update) of any models::make_model
+// architecture (ResNet-18/34/50, MobileNetV2, VGG-16, VGG-16-BN) on the CPU or CUDA with synthetic data, and reports
+// the median step time and the peak resident memory. Its PyTorch twin is bench/resnet_train_step.py;
+// bench/run_resnet_cpu.sh runs both and prints the ratio.
 //
 //   resnet_train_step [--arch resnet34] [--batch 16] [--size 112] [--steps 10] [--warmup 2] [--device cpu]
 #include <CLI/CLI.hpp>
@@ -14,7 +15,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "layers/functional.h"
-#include "models/resnet.h"
+#include "models/backbone.h"
 #include "tensor/backend.h"
 #include "tensor/factory.h"
 
@@ -35,10 +36,12 @@ double peak_rss_mib() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Times ResNet training steps (forward + L1 loss + backward + SGD) on synthetic data."};
+  CLI::App app{"Times training steps (forward + L1 loss + backward + SGD) on synthetic data."};
   std::string arch = "resnet34", device_name = "cpu";
   int batch = 16, size = 112, steps = 10, warmup = 2;
-  app.add_option("--arch", arch, "resnet18, resnet34 or resnet50")->capture_default_str();
+  std::string archs;
+  for (const std::string& name : models::architectures()) archs += (archs.empty() ? "" : ", ") + name;
+  app.add_option("--arch", arch, archs)->capture_default_str();
   app.add_option("--batch", batch, "batch size")->capture_default_str();
   app.add_option("--size", size, "image height and width")->capture_default_str();
   app.add_option("--steps", steps, "timed steps")->capture_default_str();
@@ -49,7 +52,7 @@ int main(int argc, char** argv) {
   try {
     const Device device = Device::parse(device_name);
     Generator gen(0);
-    auto model = models::make_resnet(arch, 1, gen);
+    auto model = models::make_model(arch, 1, gen);
     model->to(device);
     model->train();
     const Tensor x = uniform({batch, 3, size, size}, -2, 2, gen, {.device = device});

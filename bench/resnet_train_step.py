@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""PyTorch twin of bench/resnet_train_step.cpp: the same model, shapes, loss and plain SGD, timed the same way.
+"""PyTorch twin of bench/resnet_train_step.cpp: the same model (--arch: any torchvision.models builder edat has,
+resnet18/34/50, mobilenet_v2, vgg16, vgg16_bn), shapes, loss and plain SGD, timed the same way.
 Run with Debian's python3-torch: /usr/bin/python3 bench/resnet_train_step.py --batch 16 --size 112."""
 import argparse
 import resource

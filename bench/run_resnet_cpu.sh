@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the ResNet-34 CPU training-step benchmark of edat and of PyTorch (Debian's python3-torch) on the same cores,
-# then prints the ratio edat / PyTorch of median step time and of peak resident memory last.
-#   bash bench/run_resnet_cpu.sh [--batch 16 --size 112 --steps 10]
+# Runs the CPU training-step benchmark (ResNet-34 by default) of edat and of PyTorch (Debian's python3-torch) on the
+# same cores, then prints the ratio edat / PyTorch of median step time and of peak resident memory last.
+#   bash bench/run_resnet_cpu.sh [--arch resnet34|mobilenet_v2|vgg16|vgg16_bn|... --batch 16 --size 112 --steps 10]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 args=("$@")

@@ -98,6 +98,8 @@ std::string Linear::extra_repr() const {
 
 Tensor ReLU::forward(const Tensor& x) { return relu(x); }
 
+Tensor ReLU6::forward(const Tensor& x) { return relu6(x); }
+
 MaxPool2d::MaxPool2d(std::int64_t kernel, std::int64_t stride, std::int64_t padding, std::int64_t dilation,
                      bool ceil_mode)
     : Module("MaxPool2d") {
@@ -135,6 +137,12 @@ Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) :
 
 void Sequential::push_back(std::shared_ptr<Module> module) {
   register_module(std::to_string(size_++), std::move(module));
+}
+
+void Sequential::set(std::size_t index, std::shared_ptr<Module> module) {
+  EDAT_CHECK(index < size_, "Sequential::set: index " << index << " out of range for " << size_ << " modules");
+  EDAT_CHECK(module != nullptr, "Sequential::set: the module is null");
+  set_module(std::to_string(index), std::move(module));
 }
 
 Tensor Sequential::forward(const Tensor& x) {

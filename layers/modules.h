@@ -28,6 +28,7 @@ class Conv2d : public Module {
   std::string extra_repr() const override;
   const Conv2dSpec& spec() const { return spec_; }
   Tensor& weight() { return parameter("weight"); }
+  Tensor& bias() { return parameter("bias"); }  // only with spec().bias
 
  private:
   Conv2dSpec spec_;
@@ -72,6 +73,13 @@ class ReLU : public Module {
   Tensor forward(const Tensor& x) override;
 };
 
+// min(max(x, 0), 6) (torch.nn.ReLU6): MobileNetV2's activation, bounded so that low-precision inference keeps range.
+class ReLU6 : public Module {
+ public:
+  ReLU6() : Module("ReLU6") {}
+  Tensor forward(const Tensor& x) override;
+};
+
 class MaxPool2d : public Module {
  public:
   explicit MaxPool2d(std::int64_t kernel, std::int64_t stride = -1, std::int64_t padding = 0,
@@ -101,6 +109,7 @@ class Dropout : public Module {
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   Generator& generator() { return generator_; }
+  double p() const { return p_; }
 
  private:
   double p_;
@@ -123,6 +132,8 @@ class Sequential : public Module {
   Sequential() : Module("Sequential") {}
   Sequential(std::initializer_list<std::shared_ptr<Module>> modules);
   void push_back(std::shared_ptr<Module> module);
+  // Replaces child `index` (its name, and so its tensors' names, stay the same): for models that swap a head.
+  void set(std::size_t index, std::shared_ptr<Module> module);
   Tensor forward(const Tensor& x) override;
   std::size_t size() const { return size_; }
 

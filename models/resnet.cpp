@@ -1,26 +1,18 @@
 #include "models/resnet.h"
 
-#include <cmath>
-
-#include "autograd/grad_mode.h"
 #include "autograd/ops.h"
-#include "tensor/factory.h"
+#include "models/init.h"
 
 namespace edat::models {
 
 namespace {
 
-// torchvision re-initialises every convolution with kaiming_normal_(mode="fan_out", nonlinearity="relu"):
-// N(0, sqrt(2 / fan_out)), fan_out = out_channels * k * k. Batch norms keep weight 1, bias 0.
+// Bias-free convolutions, kaiming-normal (fan-out) as torchvision re-initialises them; batch norms keep weight 1,
+// bias 0.
 std::shared_ptr<nn::Conv2d> conv(std::int64_t in, std::int64_t out, std::int64_t kernel, std::int64_t stride,
                                  std::int64_t padding, Generator& generator) {
-  auto layer = std::make_shared<nn::Conv2d>(
-      nn::Conv2dSpec{.in = in, .out = out, .kernel = kernel, .stride = stride, .padding = padding, .bias = false},
-      generator);
-  const double std = std::sqrt(2.0 / static_cast<double>(out * kernel * kernel));
-  NoGradGuard no_grad;
-  layer->weight().copy_(normal(layer->weight().shape(), 0.0, std, generator));
-  return layer;
+  return kaiming_conv(
+      {.in = in, .out = out, .kernel = kernel, .stride = stride, .padding = padding, .bias = false}, generator);
 }
 
 std::shared_ptr<nn::Module> bn(std::int64_t features) { return std::make_shared<nn::BatchNorm2d>(features); }

@@ -55,8 +55,9 @@ bool is_under(const std::string& name, const std::string& part) {
 }  // namespace
 
 TransferSummary apply_transfer_mode(Backbone& model, TransferMode mode, const std::vector<std::string>& trainable_parts,
-                                    double dropout) {
-  EDAT_CHECK(dropout >= 0 && dropout < 1, "transfer: dropout before the head must be in [0, 1), got " << dropout);
+                                    std::optional<double> dropout) {
+  EDAT_CHECK(!dropout || (*dropout >= 0 && *dropout < 1),
+             "transfer: dropout before the head must be in [0, 1), got " << *dropout);
   auto modules = model.named_modules();
   std::vector<std::string> top_level;  // the parts a user names: children holding parameters
   for (auto& [name, child] : model.named_children())
@@ -77,8 +78,8 @@ TransferSummary apply_transfer_mode(Backbone& model, TransferMode mode, const st
       break;  // "" is the model itself: everything
     case TransferMode::partial:
       EDAT_CHECK(!trainable_parts.empty(),
-                 "transfer mode partial needs a list of trainable parts, such as "
-                 "layer4,fc for a ResNet; the parts are: "
+                 "transfer mode partial needs a list of trainable parts, such as layer4,fc for a ResNet or "
+                 "features.18,classifier for MobileNetV2; the parts are: "
                      << list(top_level));
       trainable = trainable_parts;
       break;
@@ -113,7 +114,7 @@ TransferSummary apply_transfer_mode(Backbone& model, TransferMode mode, const st
     module->pin_eval(frozen);
     if (frozen) summary.pinned_batch_norms.push_back(name);
   }
-  model.set_head_dropout(dropout);
+  if (dropout) model.set_head_dropout(*dropout);
   model.train(training);  // re-applies the mode to every module under the new pins
   return summary;
 }

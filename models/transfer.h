@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,9 +38,13 @@ struct TransferSummary {
 // Applies `mode` to `model`, undoing any earlier mode first (so modes can be switched during training).
 // trainable_parts (partial only; must be empty otherwise) are names of modules of the model: a top-level part
 // (conv1, bn1, layer1 .. layer4, fc) or any deeper module such as "layer4.1"; an unknown name is an edat::Error
-// listing the valid top-level parts. dropout > 0 puts Dropout(dropout) before the head (ResNet::set_head_dropout);
-// 0 removes it. Call it before model.to(device) or after: it moves nothing.
+// listing the valid top-level parts (ResNet: conv1, bn1, layer1 .. layer4, fc; MobileNetV2: features, classifier,
+// with blocks features.0 .. features.18; VGG: features, classifier, e.g. "features.28,classifier"). A dropout sets
+// the head dropout (Backbone::set_head_dropout: 0 removes ResNet's, and makes MobileNetV2's / VGG's the identity);
+// none (nullopt) keeps the model's, e.g. torchvision's 0.2 of MobileNetV2. Call it before model.to(device) or after:
+// it moves nothing.
 TransferSummary apply_transfer_mode(Backbone& model, TransferMode mode,
-                                    const std::vector<std::string>& trainable_parts = {}, double dropout = 0);
+                                    const std::vector<std::string>& trainable_parts = {},
+                                    std::optional<double> dropout = std::nullopt);
 
 }  // namespace edat::models

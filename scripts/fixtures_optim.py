@@ -72,16 +72,24 @@ def bounds(name, shape):
     return -0.2, 0.2  # biases and running_mean
 
 
-def seeded_weights(model, seed):
+CHUNK = 1 << 24  # draws per stream_uniform call: VGG's classifier.0 (103M values) in one call would need ~4 GB
+
+
+def seeded_weights(model, seed, bounds=bounds):
+    """Every floating state-dict tensor in order from stream `seed`, in the range bounds(name, shape) gives (drawn in
+    chunks, which changes nothing: each value is a function of its position)."""
     first = 0
     with torch.no_grad():
         for name, tensor in model.state_dict().items():
             if not tensor.dtype.is_floating_point:
                 continue
             low, high = bounds(name, tuple(tensor.shape))
-            values = stream_uniform(seed, first, tensor.numel(), low, high)
-            first += tensor.numel()
-            tensor.copy_(torch.from_numpy(values.astype(np.float32)).reshape(tensor.shape))
+            flat = tensor.view(-1)
+            for start in range(0, flat.numel(), CHUNK):
+                count = min(CHUNK, flat.numel() - start)
+                values = stream_uniform(seed, first + start, count, low, high).astype(np.float32)
+                flat[start:start + count] = torch.from_numpy(values)
+            first += flat.numel()
 
 
 def batch(step, shape):

@@ -13,6 +13,10 @@ mixed_expected.safetensors           the same tensors, contiguous, as the reader
 tiny_resnet.pth, tiny_resnet_legacy.pth, tiny_resnet_expected.safetensors
                                      a tiny network with torchvision's names (conv1, bn1, layer1.0.conv1, layer1.0.bn1,
                                      fc with 10 outputs), batch-norm buffers with num_batches_tracked included
+tiny_vgg.pth                         a tiny network with VGG's names (features.0 conv with bias, features.1 batch norm,
+                                     classifier.0 / .3 / .6 Linear layers with ReLU and Dropout between them, 10
+                                     outputs): a model with another output count must load classifier.0 and .3 and
+                                     skip only classifier.6
 python_writer.safetensors            f32, f64, bf16 and i64 tensors and metadata as Python's `safetensors` package
                                      writes them (byte for byte: when that package is importable, this script checks
                                      its own writer against safetensors.torch.save; one metadata key, because the
@@ -108,6 +112,15 @@ class TinyResNet(torch.nn.Module):
         self.fc = torch.nn.Linear(4, 10)
 
 
+class TinyVGG(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.features = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+        self.classifier = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Dropout(), nn.Linear(6, 6), nn.ReLU(),
+                                        nn.Dropout(), nn.Linear(6, 10))
+
+
 def contiguous(state):
     return {k: v.detach().contiguous().clone() for k, v in state.items()}
 
@@ -170,6 +183,9 @@ def main():
             dst.writestr(name, data)
     with zipfile.ZipFile(os.path.join(OUT, "no_pickle.pth"), "w") as dst:
         dst.writestr("archive/version", "3\n")
+
+    torch.manual_seed(12)  # TinyVGG's default initialisation draws from the global generator
+    torch.save(TinyVGG().state_dict(), os.path.join(OUT, "tiny_vgg.pth"))
 
     for name in sorted(os.listdir(OUT)):
         print(f"  {name}: {os.path.getsize(os.path.join(OUT, name))} bytes")

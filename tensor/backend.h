@@ -20,6 +20,7 @@ enum class UnaryOp {
   log,         // ln x
   sqrt,        // sqrt x
   relu,        // max(x, 0)
+  relu6,       // min(max(x, 0), 6)
   add_scalar,  // x + s
   mul_scalar,  // x * s
   pow_scalar,  // x^s
@@ -33,6 +34,7 @@ enum class BinaryOp {
   mul,            // a * b
   div,            // a / b
   relu_backward,  // a * (b > 0): the gradient a flowing through relu(b)
+  relu6_backward, // a * (0 < b < 6): the gradient a flowing back to x where b = relu6(x)
   greater,        // 1 where a > b, else 0 (0 when either is NaN)
 };
 

@@ -11,16 +11,11 @@
 #include "autograd/grad_mode.h"
 #include "layers/modules.h"
 #include "tensor/factory.h"
+#include "tests/model_test_util.h"
 #include "tests/test_util.h"
 #include "weights/safetensors.h"
 
 namespace edat::testing {
-
-inline std::map<std::string, Tensor> load_fixture(const std::string& name) {
-  std::map<std::string, Tensor> out;
-  for (auto& [key, tensor] : weights::read_safetensors(std::string(EDAT_FIXTURES_DIR) + "/" + name)) out[key] = tensor;
-  return out;
-}
 
 // scripts/fixtures_optim.py's bounds(): the uniform range of each state-dict tensor.
 inline std::pair<double, double> fixture_bounds(const std::string& name, const Tensor& t) {
@@ -37,15 +32,7 @@ inline std::pair<double, double> fixture_bounds(const std::string& name, const T
 }
 
 // Every floating state-dict tensor in order, drawn from one stream (as the script does).
-inline void fixture_weights(nn::Module& model, std::uint64_t seed) {
-  Generator gen(seed);
-  NoGradGuard no_grad;
-  for (auto& [name, t] : model.state_dict()) {
-    if (t.dtype() != DType::f32) continue;
-    const auto [low, high] = fixture_bounds(name, t);
-    t.copy_(uniform(t.shape(), low, high, gen, {.dtype = DType::f64}).to(DType::f32));
-  }
-}
+inline void fixture_weights(nn::Module& model, std::uint64_t seed) { stream_weights(model, seed, fixture_bounds); }
 
 // Batch `step` of the script: x ~ U(-2, 2) from stream base + 2 step, targets (N, 1) ~ U(-2, 2) from the next.
 inline std::pair<Tensor, Tensor> fixture_batch(std::int64_t step, const Shape& shape, std::uint64_t base = 5000) {

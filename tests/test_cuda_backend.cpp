@@ -62,7 +62,7 @@ TEST(CudaBackendOps, UnaryMatchesCpu) {
       {UnaryOp::exp, 0, -5, 5},        {UnaryOp::log, 0, 0.01, 10},       {UnaryOp::sqrt, 0, 0, 10},
       {UnaryOp::relu, 0, -2, 2},       {UnaryOp::add_scalar, 1.5, -2, 2}, {UnaryOp::mul_scalar, -0.3, -2, 2},
       {UnaryOp::pow_scalar, 2, -2, 2}, {UnaryOp::pow_scalar, 0.5, 0, 4},  {UnaryOp::pow_scalar, -1.5, 0.1, 4},
-      {UnaryOp::sigmoid, 0, -30, 30},  {UnaryOp::log_sigmoid, 0, -60, 60},
+      {UnaryOp::sigmoid, 0, -30, 30},  {UnaryOp::log_sigmoid, 0, -60, 60},  {UnaryOp::relu6, 0, -3, 9},
   };
   for (DType dtype : {DType::f32, DType::f64}) {
     for (const UnaryCase& c : cases) {
@@ -110,7 +110,7 @@ const std::vector<std::pair<Shape, Shape>> kBroadcastShapes = {
 TEST(CudaBackendOps, BinaryMatchesCpuWithBroadcasting) {
   EDAT_REQUIRE_CUDA();
   const std::vector<BinaryOp> ops = {BinaryOp::add, BinaryOp::sub, BinaryOp::mul, BinaryOp::div,
-                                     BinaryOp::relu_backward, BinaryOp::greater};
+                                     BinaryOp::relu_backward, BinaryOp::relu6_backward, BinaryOp::greater};
   for (DType dtype : {DType::f32, DType::f64}) {
     for (const auto& [sa, sb] : kBroadcastShapes) {
       const Tensor a = random_tensor(sa, -2, 2, dtype, 1), b = random_tensor(sb, -2, 2, dtype, 2);
@@ -442,6 +442,8 @@ TEST_P(CudaOps, Unary) {
       "sqrt", [](Args t) { return sqrt(t[0]); }, {{s, 0.1, 5}}, d);
   check_op(
       "relu", [](Args t) { return relu(t[0]); }, {{s}}, d);
+  check_op(
+      "relu6", [](Args t) { return relu6(t[0]); }, {{s, -3, 9}}, d);
   check_op(
       "sigmoid", [](Args t) { return sigmoid(t[0]); }, {{s, -8, 8}}, d);
   check_op(

@@ -77,6 +77,9 @@ TEST(Gradcheck, Unary) {
   expect_gradcheck([](const Inputs& x) { return log(x[0]); }, {input({2, 5}, 0.2, 3)});
   expect_gradcheck([](const Inputs& x) { return sqrt(x[0]); }, {input({2, 5}, 0.2, 3)});
   expect_gradcheck([](const Inputs& x) { return relu(x[0]); }, {away_from_zero({2, 5})});
+  // relu6 on both sides of both kinks (0 and 6), each value at least 0.1 away from them.
+  expect_gradcheck([](const Inputs& x) { return relu6(x[0]); },
+                   {from_vector({-2.0, -0.1, 0.1, 1.5, 3, 5.9, 6.1, 9}, {2, 4}, {.dtype = DType::f64}).set_requires_grad()});
   expect_gradcheck([](const Inputs& x) { return sigmoid(x[0]); }, {input({2, 5}, -4, 4)});
   expect_gradcheck([](const Inputs& x) { return log_sigmoid(x[0]); }, {input({2, 5}, -4, 4)});
   expect_gradcheck([](const Inputs& x) { return log_sigmoid(x[0]); }, {input({2, 3}, -40, -20)});  // large |x|

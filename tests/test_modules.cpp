@@ -146,6 +146,19 @@ TEST(Module, Sequential) {
   EXPECT_EQ(keys(seq->named_parameters()), (std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias"}));
   EXPECT_EQ(seq->forward(ones({5, 3})).shape(), (Shape{5, 1}));
   EXPECT_NE(seq->repr().find("(1): ReLU()"), std::string::npos) << seq->repr();
+
+  // set(i, module) swaps a child in place: same name, same position (how MobileNetV2 and VGG swap heads).
+  seq->set(1, std::make_shared<nn::ReLU6>());
+  seq->set(2, std::make_shared<nn::Linear>(4, 2, true, gen));
+  EXPECT_EQ(keys(seq->named_parameters()), (std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias"}));
+  EXPECT_EQ(seq->forward(ones({5, 3})).shape(), (Shape{5, 2}));
+  EXPECT_NE(seq->repr().find("(1): ReLU6()"), std::string::npos) << seq->repr();
+  EXPECT_TRUE(throws_with([&] { seq->set(3, std::make_shared<nn::ReLU>()); }, {"index 3", "3 modules"}));
+}
+
+TEST(Module, ReLU6ClampsToZeroAndSix) {
+  nn::ReLU6 relu6;
+  EXPECT_TRUE(all_close(relu6(from_vector({-2.0, 0.0, 3.5, 6.0, 9.0}, {5})), {0, 0, 3.5, 6, 6}, 0));
 }
 
 TEST(Module, ConstructorErrors) {

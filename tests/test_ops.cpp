@@ -1,4 +1,5 @@
 // Forward values of every primitive op on the CPU, in f32 and f64, against loops written out in the test.
+#include <algorithm>
 #include <cmath>
 #include <functional>
 
@@ -98,6 +99,7 @@ TEST_P(OpsTest, Unary) {
   expect_map(pow(positive, 2.5), p, [](double e) { return std::pow(e, 2.5); });
   expect_map(pow(x, 2.0), v, [](double e) { return e * e; });
   expect_map(relu(x), v, [](double e) { return e > 0 ? e : 0.0; });
+  expect_map(relu6(x * 8.0), v, [](double e) { return std::min(std::max(8 * e, 0.0), 6.0); });  // both kinks
   EXPECT_TRUE(all_close(sign(from_vector({0.0, -0.0}, {.dtype = GetParam()})), {0, 0}, 0));
   expect_map(sigmoid(x), v, [](double e) { return 1 / (1 + std::exp(-e)); });
   expect_map(log_sigmoid(x), v, [](double e) { return -std::log1p(std::exp(-e)); });

@@ -39,26 +39,6 @@ std::string optimizer_of(const std::string& config) {
 
 double tolerance_of(const std::string& config) { return optimizer_of(config) == "sgd" ? 1e-5 : 1e-4; }
 
-// Evenly spaced samples k (n - 1) / (m - 1), as the script takes them.
-std::vector<double> samples(const Tensor& t, std::int64_t count) {
-  const std::vector<double> v = t.to_vector<double>();
-  const auto n = static_cast<std::int64_t>(v.size());
-  const std::int64_t m = std::min(n, count);
-  std::vector<double> out;
-  for (std::int64_t k = 0; k < m; ++k) out.push_back(v[static_cast<std::size_t>(m == 1 ? 0 : k * (n - 1) / (m - 1))]);
-  return out;
-}
-
-// max |actual - expected| / max |expected| (0 when both are zero).
-double relative_error(const std::vector<double>& actual, const std::vector<double>& expected) {
-  double diff = 0, scale = 0;
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    diff = std::max(diff, std::abs(actual[i] - expected[i]));
-    scale = std::max(scale, std::abs(expected[i]));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
-
 struct Worst {
   double error = 0;
   std::string where;

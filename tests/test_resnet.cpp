@@ -7,105 +7,30 @@
 #include <filesystem>
 #include <map>
 
-#include "autograd/grad_mode.h"
-#include "autograd/ops.h"
-#include "layers/functional.h"
 #include "models/resnet.h"
-#include "tensor/backend.h"
-#include "tensor/factory.h"
-#include "tests/test_util.h"
+#include "tests/model_test_util.h"
 #include "weights/pth.h"
 #include "weights/safetensors.h"
 
 using namespace edat;
-using edat::testing::all_close;
-using edat::testing::throws_with;
+using namespace edat::testing;
 
 namespace {
 
 const std::string kFixtures = EDAT_FIXTURES_DIR;
 
-std::map<std::string, Tensor> load_fixture(const std::string& name) {
-  std::map<std::string, Tensor> out;
-  for (auto& [key, tensor] : weights::read_safetensors(kFixtures + "/" + name)) out[key] = tensor;
-  return out;
-}
-
-// The weights of scripts/make_fixtures.py: each floating state-dict tensor in order drawn from one stream.
+// The weights of scripts/make_fixtures.py (its bounds()): each floating state-dict tensor in order drawn from one
+// stream.
 void seeded_weights(nn::Module& model, std::uint64_t seed) {
-  Generator gen(seed);
-  NoGradGuard no_grad;
-  for (auto& [name, t] : model.state_dict()) {
-    if (t.dtype() != DType::f32) continue;
-    double low = -0.2, high = 0.2;  // batch-norm bias and running_mean
+  stream_weights(model, seed, [](const std::string& name, const Tensor& t) -> std::pair<double, double> {
     if (t.dim() == 4) {
-      high = std::sqrt(6.0 / static_cast<double>(t.size(0) * t.size(2) * t.size(3)));
-      low = -high;
-    } else if (name.rfind("fc.", 0) == 0) {
-      high = 1.0 / std::sqrt(512.0);
-      low = -high;
-    } else if (name.ends_with("running_var") || name.ends_with("weight")) {
-      low = 0.5, high = 1.5;
+      const double b = std::sqrt(6.0 / static_cast<double>(t.size(0) * t.size(2) * t.size(3)));
+      return {-b, b};
     }
-    t.copy_(uniform(t.shape(), low, high, gen, {.dtype = DType::f64}).to(DType::f32));
-  }
-}
-
-std::vector<double> samples(const Tensor& t, std::int64_t count) {
-  const std::vector<double> v = t.to_vector<double>();
-  const std::int64_t n = static_cast<std::int64_t>(v.size()), m = std::min<std::int64_t>(n, count);
-  std::vector<double> out;
-  for (std::int64_t k = 0; k < m; ++k) out.push_back(v[static_cast<std::size_t>(m == 1 ? 0 : k * (n - 1) / (m - 1))]);
-  return out;
-}
-
-// Runs the fixture's protocol on `model` and compares every stored quantity.
-void expect_parity(models::ResNet& model, const std::map<std::string, Tensor>& f, Device device,
-                   DType dtype = DType::f32) {
-  const Tensor x = f.at("x").to(dtype).to(device), target = f.at("target").to(dtype).to(device);
-  model.to(dtype);
-  model.to(device);
-  model.eval();
-  {
-    NoGradGuard no_grad;
-    EXPECT_TRUE(all_close(model.forward(x), f.at("eval_output"), 1e-4)) << "eval output";
-  }
-  model.train();
-  Tensor y = model.forward(x);
-  Tensor loss = nn::l1_loss(y, target);
-  EXPECT_TRUE(all_close(y, f.at("train_output"), 1e-4)) << "train output";
-  EXPECT_TRUE(all_close(loss, f.at("train_loss"), 1e-4)) << "train loss";
-  loss.backward();
-
-  // Per parameter: the worst sampled difference relative to the largest sampled magnitude, and the norm ratio.
-  std::string worst;
-  double worst_error = 0;
-  int compared = 0;
-  for (const auto& [name, p] : model.named_parameters()) {
-    ASSERT_TRUE(p.grad().defined()) << name;
-    const std::vector<double> expected = f.at("grad/" + name).to_vector<double>();
-    const std::vector<double> actual = samples(p.grad(), static_cast<std::int64_t>(expected.size()));
-    double scale = 0, diff = 0;
-    for (std::size_t i = 0; i < expected.size(); ++i) {
-      scale = std::max(scale, std::abs(expected[i]));
-      diff = std::max(diff, std::abs(actual[i] - expected[i]));
-    }
-    const double norm = std::sqrt(sum(pow(p.grad().to(DType::f64), 2.0)).item());
-    const double expected_norm = f.at("grad_norm/" + name).item();
-    const double error = std::max(diff / scale, std::abs(norm - expected_norm) / expected_norm);
-    if (error > worst_error) worst_error = error, worst = name;
-    ++compared;
-  }
-  EXPECT_EQ(compared, 110);
-  EXPECT_LE(worst_error, 1e-3) << "worst gradient: " << worst;
-  std::printf("[ parity ] %s: gradients of %d parameters, worst relative error %.2e (%s)\n", device.str().c_str(),
-              compared, worst_error, worst.c_str());
-
-  for (const auto& [name, b] : model.named_buffers()) {
-    if (b.dtype() != dtype) continue;
-    const Tensor& expected = f.at("after/" + name);
-    EXPECT_TRUE(all_close(samples(b, expected.numel()), expected.to_vector<double>(), 1e-4, 1e-6)) << name;
-  }
+    if (name.starts_with("fc.")) return {-1.0 / std::sqrt(512.0), 1.0 / std::sqrt(512.0)};
+    if (name.ends_with("running_var") || name.ends_with("weight")) return {0.5, 1.5};
+    return {-0.2, 0.2};  // batch-norm bias and running_mean
+  });
 }
 
 }  // namespace
@@ -200,23 +125,7 @@ TEST(ResNetCuda, ForwardBackwardMatchCpu) {
   auto on_cpu = models::resnet34(1), on_gpu = models::resnet34(1);
   seeded_weights(*on_cpu, 99);
   seeded_weights(*on_gpu, 99);
-  on_gpu->to(Device::cuda(0));
   Generator gen(5);
   const Tensor x = uniform({4, 3, 96, 96}, -2, 2, gen), target = uniform({4, 1}, 20, 60, gen);
-  Tensor y_cpu = on_cpu->forward(x), y_gpu = on_gpu->forward(x.cuda());
-  EXPECT_TRUE(all_close(y_gpu.cpu(), y_cpu, 1e-4)) << "train-mode output";
-  nn::l1_loss(y_cpu, target).backward();
-  nn::l1_loss(y_gpu, target.cuda()).backward();
-  const nn::NamedTensors cpu_params = on_cpu->named_parameters(), gpu_params = on_gpu->named_parameters();
-  for (std::size_t i = 0; i < cpu_params.size(); ++i) {
-    const std::vector<double> a = cpu_params[i].second.grad().to_vector<double>();
-    const std::vector<double> b = gpu_params[i].second.grad().to_vector<double>();
-    double scale = 0, diff = 0;
-    for (std::size_t k = 0; k < a.size(); ++k) scale = std::max(scale, std::abs(a[k])), diff = std::max(diff, std::abs(a[k] - b[k]));
-    EXPECT_LE(diff / scale, 1e-3) << cpu_params[i].first;
-  }
-  on_cpu->eval();
-  on_gpu->eval();
-  NoGradGuard no_grad;
-  EXPECT_TRUE(all_close(on_gpu->forward(x.cuda()).cpu(), on_cpu->forward(x), 1e-4)) << "eval-mode output";
+  expect_cuda_matches_cpu(*on_cpu, *on_gpu, x, target);
 }

@@ -1,12 +1,17 @@
 // Transfer-learning modes on ResNet-18: which parameters train, frozen batch norms pinned in eval mode (running
 // statistics and frozen weights bit-identical over training steps, model.train() notwithstanding), partial lists and
 // their errors, switching modes, dropout before the head (state-dict names unchanged), and a CORAL head in place of fc.
+// The same modes on MobileNetV2 (features.18,classifier) and VGG-16 (features.28,classifier), whose head dropout is
+// torchvision's own Dropout before the head.
+#include <algorithm>
 #include <set>
 
 #include "autograd/ops.h"
 #include "layers/functional.h"
 #include "models/coral.h"
+#include "models/mobilenet_v2.h"
 #include "models/resnet.h"
+#include "models/vgg.h"
 #include "models/transfer.h"
 #include "optim/optimizer.h"
 #include "tests/optim_test_util.h"
@@ -25,9 +30,9 @@ std::shared_ptr<models::ResNet> model18(std::uint64_t seed = 11) {
 }
 
 // Three SGD steps (momentum, weight decay: frozen tensors must escape both) on 32x32 batches, in train mode.
-void train_steps(models::ResNet& model, int steps = 3) {
+void train_steps(models::Backbone& model, int steps = 3, double momentum = 0.9) {
   auto optimizer =
-      optim::make_optimizer("sgd", model.named_parameters(), {.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-2});
+      optim::make_optimizer("sgd", model.named_parameters(), {.lr = 0.05, .momentum = momentum, .weight_decay = 1e-2});
   model.train();
   for (int s = 0; s < steps; ++s) {
     auto [x, t] = fixture_batch(s, {4, 3, 32, 32});
@@ -185,4 +190,66 @@ TEST(TransferErrors, UnknownPartsAndModes) {
                           {"'fine-tune'", "feature-extraction, finetune or partial"}));
   EXPECT_EQ(models::parse_transfer_mode("feature-extraction"), TransferMode::feature_extraction);
   EXPECT_EQ(models::parse_transfer_mode("partial"), TransferMode::partial);
+}
+
+// ---- MobileNetV2 and VGG-16 ----
+
+namespace {
+
+// Every tensor under one of `parts` changed after training, every other one is bit-identical.
+void expect_only_parts_trained(const models::Backbone& model, const std::map<std::string, Tensor>& before,
+                               const std::vector<std::string>& parts) {
+  for (const auto& [name, t] : model.state_dict()) {
+    const bool trains = std::any_of(parts.begin(), parts.end(), [&](const std::string& p) { return name.starts_with(p + "."); });
+    EXPECT_EQ(bit_identical(t, before.at(name)), !trains) << name;
+  }
+}
+
+}  // namespace
+
+TEST(Transfer, MobileNetV2FeatureExtractionAndPartial) {
+  Generator gen(12);
+  auto model = models::mobilenet_v2(1, gen);
+  fixture_weights(*model, 12);
+  auto summary = models::apply_transfer_mode(*model, TransferMode::feature_extraction);
+  EXPECT_EQ(summary.trainable_parameters, 1281);  // classifier.1: 1280 weights and a bias
+  EXPECT_EQ(summary.pinned_batch_norms.size(), 52u);
+  EXPECT_EQ(model->head_dropout(), 0.2);  // no dropout given: torchvision's classifier.0 stays
+  auto before = snapshot(*model);
+  train_steps(*model, 2);
+  expect_only_parts_trained(*model, before, {"classifier.1"});
+
+  summary = models::apply_transfer_mode(*model, TransferMode::partial, models::split_parts("features.18,classifier"), 0);
+  EXPECT_EQ(summary.trainable_parameters, 1281 + 320 * 1280 + 2 * 1280);  // + features.18's conv and batch norm
+  EXPECT_EQ(summary.pinned_batch_norms.size(), 51u);
+  EXPECT_EQ(model->head_dropout(), 0);
+  before = snapshot(*model);
+  train_steps(*model, 2);
+  expect_only_parts_trained(*model, before, {"features.18", "classifier"});
+}
+
+TEST(Transfer, Vgg16PartialAndHeadDropout) {
+  Generator gen(13);
+  auto model = models::vgg16(1, gen);
+  fixture_weights(*model, 13);  // nonzero biases: torchvision's zero head bias can get a zero L1 gradient
+  auto summary = models::apply_transfer_mode(*model, TransferMode::feature_extraction, {}, 0.25);
+  EXPECT_EQ(summary.trainable_parameters, 4097);  // classifier.6
+  EXPECT_EQ(model->head_dropout(), 0.25);
+  EXPECT_EQ(dynamic_cast<nn::Dropout*>(model->child("classifier")->child("5"))->p(), 0.25);
+  EXPECT_EQ(dynamic_cast<nn::Dropout*>(model->child("classifier")->child("2"))->p(), 0.5);  // the body's, untouched
+
+  summary = models::apply_transfer_mode(*model, TransferMode::partial, {"features.28", "classifier"}, 0);
+  std::int64_t expected = 0;
+  for (const auto& [name, p] : model->named_parameters()) {
+    const bool trains = name.starts_with("features.28.") || name.starts_with("classifier.");
+    EXPECT_EQ(p.requires_grad(), trains) << name;
+    if (trains) expected += p.numel();
+  }
+  EXPECT_EQ(summary.trainable_parameters, expected);
+  const auto before = snapshot(*model);
+  train_steps(*model, 1, /*momentum=*/0);  // one plain step: VGG-16 is 0.5 GB, its momentum another 0.5
+  expect_only_parts_trained(*model, before, {"features.28", "classifier"});
+
+  EXPECT_TRUE(throws_with([&] { models::apply_transfer_mode(*model, TransferMode::partial, {"layer4"}); },
+                          {"unknown part 'layer4'", "features, classifier"}));
 }

@@ -551,6 +551,50 @@ TEST(LoadPretrained, NewHeadIsSkippedAndReported) {
   }
 }
 
+// scripts/fixtures_weights.py's TinyVGG: features.0 (conv with bias), features.1 (batch norm), classifier.0, .3 and
+// .6 (Linear 4->6, 6->6, 6->outputs); the classifier holds 0.5.
+std::shared_ptr<Holder> tiny_vgg(std::int64_t outputs) {
+  using Params = std::vector<std::pair<std::string, Shape>>;
+  auto net = std::make_shared<Holder>("TinyVGG", Params{});
+  auto features = std::make_shared<Holder>("Sequential", Params{});
+  features->add("0", std::make_shared<Holder>("Conv2d", Params{{"weight", {4, 3, 3, 3}}, {"bias", {4}}}));
+  features->add("1", batch_norm(4, true));
+  net->add("features", features);
+  auto classifier = std::make_shared<Holder>("Sequential", Params{});
+  const std::vector<std::pair<std::string, std::pair<std::int64_t, std::int64_t>>> linears = {
+      {"0", {4, 6}}, {"3", {6, 6}}, {"6", {6, outputs}}};
+  for (const auto& [index, in_out] : linears) {
+    const auto [in, out] = in_out;
+    classifier->add(index, std::make_shared<Holder>("Linear", Params{{"weight", {out, in}}, {"bias", {out}}}, Params{},
+                                                    0.5));
+  }
+  net->add("classifier", classifier);
+  return net;
+}
+
+TEST(LoadPretrained, OnlyTheMismatchedHeadModuleIsSkipped) {
+  // VGG's classifier.0 and classifier.3 keep their shapes when the output count changes: they must load, and only
+  // classifier.6 stay new (a whole-prefix skip of classifier. would silently drop 120M ImageNet weights).
+  auto model = tiny_vgg(1);
+  ::testing::internal::CaptureStdout();
+  const nn::LoadReport report = weights::load_pretrained(*model, fixture("tiny_vgg.pth"), /*verbose=*/true);
+  const std::string printed = ::testing::internal::GetCapturedStdout();
+  EXPECT_EQ(report.skipped, (std::vector<std::string>{"classifier.6.weight", "classifier.6.bias"}));
+  EXPECT_EQ(report.loaded.size(), 11u);  // features.0 (2), features.1 (5), classifier.0 and .3 (2 each)
+  EXPECT_NE(printed.find("skipped classifier.6.weight (file [10, 6], model [1, 6]) and classifier.6.bias (file [10], "
+                         "model [1]): the head is new"),
+            std::string::npos)
+      << printed;
+  const nn::NamedTensors file = weights::read_pth(fixture("tiny_vgg.pth"));
+  for (const auto& [key, tensor] : model->state_dict()) {
+    if (key.starts_with("classifier.6.")) {
+      EXPECT_TRUE(edat::testing::all_close(tensor, std::vector<double>(tensor.numel(), 0.5), 0)) << key;
+    } else {
+      EXPECT_TRUE(identical(tensor, find(file, key).to(tensor.dtype()))) << key;
+    }
+  }
+}
+
 TEST(LoadPretrained, SameHeadLoadsEverything) {
   auto model = tiny_resnet(10);
   const nn::LoadReport report = weights::load_pretrained(*model, fixture("tiny_resnet.pth"));

@@ -1,6 +1,8 @@
 #include "weights/pretrained.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <map>
 
 #include "weights/read_weights.h"
@@ -29,14 +31,20 @@ nn::LoadReport load_pretrained(nn::Module& model, const std::string& path, bool 
   nn::LoadOptions options;  // strict
   std::vector<std::string> notes;
 
-  // A head whose shapes differ is new: skip its whole prefix, naming each tensor and both shapes.
-  for (const std::string prefix : head_prefixes) {
-    bool differs = false;
-    for (const auto& [key, shape] : model_shapes) {
-      const auto found = file_shapes.find(key);
-      if (starts_with(key, prefix) && found != file_shapes.end() && found->second != shape) differs = true;
-    }
-    if (!differs) continue;
+  // A head module whose shapes differ is new: skip that module (the prefix of the mismatched tensor up to its last
+  // dot: "fc." for a ResNet, "classifier.6." for VGG, whose classifier.0 and classifier.3 still load), naming each
+  // of its tensors and both shapes. Only modules under a head prefix qualify; other mismatches stay errors.
+  std::vector<std::string> new_heads;
+  for (const auto& [key, tensor] : model.state_dict()) {
+    const auto found = file_shapes.find(key);
+    if (found == file_shapes.end() || found->second == tensor.shape()) continue;
+    const bool under_head = std::any_of(std::begin(head_prefixes), std::end(head_prefixes),
+                                        [&](const char* prefix) { return starts_with(key, prefix); });
+    const std::string module = key.substr(0, key.rfind('.') + 1);
+    if (under_head && std::find(new_heads.begin(), new_heads.end(), module) == new_heads.end())
+      new_heads.push_back(module);
+  }
+  for (const std::string& prefix : new_heads) {
     options.skip_prefixes.push_back(prefix);
     std::vector<std::string> keys;  // in the model's order, then what only the file has
     for (const auto& [key, tensor] : model.state_dict()) {

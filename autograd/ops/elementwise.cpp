@@ -122,15 +122,27 @@ Tensor pow(const Tensor& x, double p) {
   });
 }
 
-// d relu(x)/dx = 1 where x > 0, else 0; the output is > 0 exactly where x is, so it is what we keep.
-Tensor relu(const Tensor& x) {
-  Tensor out = unary_forward(UnaryOp::relu, "relu", x);
-  return record("relu", out, {x}, [y = out.detach()](const Tensor& g, const std::vector<bool>&) {
+namespace {
+
+// A clamp (relu, relu6): the gradient passes where the output lies strictly inside the clamp range, which the output
+// alone tells, so the backward keeps the output and masks with `backward_op` (g where inside, else 0).
+Tensor clamp_op(UnaryOp op, BinaryOp backward_op, const char* name, const Tensor& x) {
+  Tensor out = unary_forward(op, name, x);
+  return record(name, out, {x}, [y = out.detach(), backward_op](const Tensor& g, const std::vector<bool>&) {
     Tensor gx = new_like(g, g.shape());
-    backend(g.device()).binary(BinaryOp::relu_backward, g, y, gx);
+    backend(g.device()).binary(backward_op, g, y, gx);
     return Grads{gx};
   });
 }
+
+}  // namespace
+
+// d relu(x)/dx = 1 where x > 0, else 0; the output is > 0 exactly where x is.
+Tensor relu(const Tensor& x) { return clamp_op(UnaryOp::relu, BinaryOp::relu_backward, "relu", x); }
+
+// d relu6(x)/dx = 1 where 0 < x < 6, else 0 (PyTorch's hardtanh_backward: 0 at both kinks); the output lies strictly
+// between 0 and 6 exactly where x does.
+Tensor relu6(const Tensor& x) { return clamp_op(UnaryOp::relu6, BinaryOp::relu6_backward, "relu6", x); }
 
 // d sigmoid(x)/dx = sigmoid(x) (1 - sigmoid(x)): from the output alone
 Tensor sigmoid(const Tensor& x) {

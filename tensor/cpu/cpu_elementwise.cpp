@@ -54,6 +54,7 @@ void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& out, double scalar) 
       case UnaryOp::log: map(in, y, n, [](T v) { return std::log(v); }); return;
       case UnaryOp::sqrt: map(in, y, n, [](T v) { return std::sqrt(v); }); return;
       case UnaryOp::relu: map(in, y, n, [](T v) { return v > T(0) ? v : T(0); }); return;
+      case UnaryOp::relu6: map(in, y, n, [](T v) { return v > T(0) ? (v < T(6) ? v : T(6)) : T(0); }); return;
       case UnaryOp::add_scalar: map(in, y, n, [s](T v) { return v + s; }); return;
       case UnaryOp::mul_scalar: map(in, y, n, [s](T v) { return v * s; }); return;
       case UnaryOp::pow_scalar: map(in, y, n, [s](T v) { return std::pow(v, s); }); return;
@@ -78,6 +79,9 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& o
       case BinaryOp::mul: zip(pa, pb, po, ix, [](T u, T v) { return u * v; }); return;
       case BinaryOp::div: zip(pa, pb, po, ix, [](T u, T v) { return u / v; }); return;
       case BinaryOp::relu_backward: zip(pa, pb, po, ix, [](T g, T v) { return v > T(0) ? g : T(0); }); return;
+      case BinaryOp::relu6_backward:
+        zip(pa, pb, po, ix, [](T g, T v) { return v > T(0) && v < T(6) ? g : T(0); });
+        return;
       case BinaryOp::greater: zip(pa, pb, po, ix, [](T u, T v) { return u > v ? T(1) : T(0); }); return;
     }
   });

@@ -66,6 +66,10 @@ struct Relu {  // max(x, 0); NaN gives 0, as on the CPU
   __device__ T operator()(T x) const { return x > T(0) ? x : T(0); }
 };
 template <class T>
+struct Relu6 {  // min(max(x, 0), 6); NaN gives 0, as on the CPU
+  __device__ T operator()(T x) const { return x > T(0) ? (x < T(6) ? x : T(6)) : T(0); }
+};
+template <class T>
 struct AddScalar {
   T s;
   __device__ T operator()(T x) const { return x + s; }
@@ -110,6 +114,10 @@ struct Div {
 template <class T>
 struct ReluBackward {  // a * (b > 0): the gradient a flowing back through relu(b)
   __device__ T operator()(T a, T b) const { return b > T(0) ? a : T(0); }  // a select, as on the CPU
+};
+template <class T>
+struct Relu6Backward {  // a * (0 < b < 6): the gradient a flowing back through b = relu6(x)
+  __device__ T operator()(T a, T b) const { return b > T(0) && b < T(6) ? a : T(0); }
 };
 template <class T>
 struct Greater {  // 1 where a > b, else 0 (NaN compares false)
@@ -182,6 +190,8 @@ const char* unary_name(UnaryOp op) {
       return "sqrt";
     case UnaryOp::relu:
       return "relu";
+    case UnaryOp::relu6:
+      return "relu6";
     case UnaryOp::add_scalar:
       return "add_scalar";
     case UnaryOp::mul_scalar:
@@ -208,6 +218,8 @@ const char* binary_name(BinaryOp op) {
       return "div";
     case BinaryOp::relu_backward:
       return "relu_backward";
+    case BinaryOp::relu6_backward:
+      return "relu6_backward";
     case BinaryOp::greater:
       return "greater";
   }
@@ -235,6 +247,8 @@ void unary(UnaryOp op, const Tensor& x, Tensor& out, double scalar) {
         return launch_unary<T>(x, out, Sqrt<T>{});
       case UnaryOp::relu:
         return launch_unary<T>(x, out, Relu<T>{});
+      case UnaryOp::relu6:
+        return launch_unary<T>(x, out, Relu6<T>{});
       case UnaryOp::add_scalar:
         return launch_unary<T>(x, out, AddScalar<T>{s});
       case UnaryOp::mul_scalar:
@@ -264,6 +278,8 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
         return launch_binary<T>(a, b, out, Div<T>{});
       case BinaryOp::relu_backward:
         return launch_binary<T>(a, b, out, ReluBackward<T>{});
+      case BinaryOp::relu6_backward:
+        return launch_binary<T>(a, b, out, Relu6Backward<T>{});
       case BinaryOp::greater:
         return launch_binary<T>(a, b, out, Greater<T>{});
     }
