@@ -121,7 +121,7 @@ fi
 # 140 s in all: each binary gets what is left, at most 60 s.
 tests_deadline=$(($(date +%s) + 140))
 for name in test_cuda_backend test_layers_cuda test_optim_cuda test_resnet test_losses test_optim_parity test_loader \
-  test_tensor; do
+  test_tensor test_models; do
   bin="$bundle/bin/$name"
   [[ -x "$bin" ]] || { note "$name" MISSING "not in the bundle"; continue; }
   case "$name" in

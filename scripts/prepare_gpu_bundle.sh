@@ -21,7 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 build_dir="${BUILD_DIR:-build-gpu}"
 
 tests=(test_cuda_backend test_layers_cuda test_optim_cuda test_resnet test_losses test_optim_parity
-       test_loader test_tensor)
+       test_loader test_tensor test_models)
 apps=(train_resnet bench_train_gpu)
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DEDAT_CUDA=ON -DEDAT_NATIVE=OFF \
   -DEDAT_BUILD_FUZZERS=OFF >/dev/null

@@ -30,7 +30,7 @@ tiny=(--data-root faces --arch resnet18 --img-size 32 --resize 36 --batch-size 8
 
 # --help explains, and lists every architecture.
 expect 0 "resnet34.*--max-steps|--max-steps" -- "$bin/train_resnet" --help
-expect 0 "Architectures: resnet18, resnet34, resnet50" -- "$bin/train_resnet" --help
+expect 0 "Architectures: resnet18, resnet34, resnet50, mobilenet_v2, vgg16, vgg16_bn" -- "$bin/train_resnet" --help
 
 # A run, then its outputs.
 expect 0 "MAE .* always predicting the training median" -- "$bin/train_resnet" "${tiny[@]}" --out run
@@ -40,6 +40,10 @@ for f in config.json metrics.csv train.log best.safetensors final.safetensors ch
 done
 ls run/events.out.tfevents.* >/dev/null 2>&1 || fail "no TensorBoard event file in run/"
 expect 0 "^epoch,step,train_loss,valid_loss,valid_mae,valid_rmse,lr" -- head -1 run/metrics.csv
+
+# The other backbones train through the same app (MobileNetV2 keeps its own dropout 0.2 before the head).
+expect 0 "model: mobilenet_v2, finetune" -- "$bin/train_resnet" "${tiny[@]}" \
+  --arch mobilenet_v2 --max-steps 2 --out run_mobilenet
 
 # evaluate_age and predict_age read the weights' own description.
 expect 0 "MAE [0-9.]+" -- "$bin/evaluate_age" --weights run/best.safetensors --data-root faces --split test \

@@ -40,7 +40,9 @@ const std::vector<Setting>& settings() {
       {"pretrained", &C::pretrained, "initial weights: .safetensors or torchvision .pth (head skipped if it differs)"},
       {"mode", &C::mode, "feature-extraction (head only), finetune (all) or partial (--trainable parts)"},
       {"trainable", &C::trainable, "partial mode: the parts that train, e.g. layer4,fc"},
-      {"dropout", &C::dropout, "dropout probability before the head"},
+      {"dropout", &C::dropout,
+       "dropout probability before the head (-1: the architecture's own: none for ResNet, 0.2 for MobileNetV2, "
+       "0.5 for VGG)"},
       {"loss", &C::loss, "l1, mse, smooth-l1 or coral (ordinal regression over the training ages)"},
       {"optimizer", &C::optimizer, "adam, adamw or sgd"},
       {"lr", &C::lr, "learning rate"},
@@ -203,7 +205,7 @@ void validate(const TrainConfig& c) {
   in_range("contrast", c.contrast, 0, 1);
   in_range("saturation", c.saturation, 0, 1);
   in_range("hue", c.hue, 0, 0.5);
-  in_range("dropout", c.dropout, 0, 0.99);
+  if (c.dropout != -1) in_range("dropout", c.dropout, 0, 0.99);
   EDAT_CHECK(std::isfinite(c.lr) && c.lr > 0, "--lr must be positive, got " << c.lr);
   in_range("momentum", c.momentum, 0, 0.999);
   in_range("weight-decay", c.weight_decay, 0, 1);

@@ -38,7 +38,7 @@ struct TrainConfig {
   std::string pretrained;         // .safetensors or .pth; empty: random initialisation
   std::string mode = "finetune";  // feature-extraction | finetune | partial
   std::string trainable;          // partial: "layer4,fc"
-  double dropout = 0;             // before the head
+  double dropout = -1;  // before the head; -1: the architecture's own (none for ResNet, 0.2 / 0.5 otherwise)
   std::string loss = "l1";        // l1 | mse | smooth-l1 | coral
   // ---- optimisation ----
   std::string optimizer = "adam";  // adam | adamw | sgd

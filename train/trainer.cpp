@@ -166,10 +166,11 @@ void Trainer::make_model(bool resume) {
     }
   }
   const auto transfer = models::apply_transfer_mode(*model_, models::parse_transfer_mode(config_.mode),
-                                                    models::split_parts(config_.trainable), config_.dropout);
-  // Dropout draws its masks from a generator seeded by the run's seed (not the process-wide default generator,
-  // whose position depends on what ran before), so that a run is a function of its settings.
-  model_->set_head_dropout(config_.dropout, generator);
+                                                    models::split_parts(config_.trainable));
+  // A dropout given replaces the architecture's own before the head; its masks come from a generator seeded by the
+  // run's seed (not the process-wide default generator, whose position depends on what ran before), so that a run is
+  // a function of its settings. (The architectures' own dropouts draw from `generator` too, since construction.)
+  if (config_.dropout >= 0) model_->set_head_dropout(config_.dropout, generator);
   log("model: %s, %s, loss %s; %s\n", config_.arch.c_str(), config_.mode.c_str(), config_.loss.c_str(),
       transfer.str().c_str());
   model_->to(device_);
