@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "layers/functional.h"
 #include "models/resnet.h"
 #include "optim/optimizer.h"
@@ -29,25 +30,6 @@
 #include "tensor/factory.h"
 
 using namespace edat;
-
-namespace {
-
-// Peak resident set size of this process in MiB (VmHWM of /proc/self/status).
-double peak_rss_mib() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  }
-  return 0;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"ResNet training throughput (forward + L1 loss + backward + Adam) on a device-resident batch."};
@@ -58,8 +40,9 @@ int main(int argc, char** argv) {
   app.add_option("--device", device_name, "cpu or cuda")->capture_default_str();
   app.add_option("--batch", batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--size", size, "image height and width")->capture_default_str()->check(CLI::Range(32, 4096));
-  app.add_option("--steps", steps, "timed steps (the median is reported)")->capture_default_str()->check(
-      CLI::PositiveNumber);
+  app.add_option("--steps", steps, "timed steps (the median is reported)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--warmup", warmup, "untimed steps first (allocator cache, cuDNN algorithm search)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
@@ -106,14 +89,15 @@ int main(int argc, char** argv) {
       if (step >= warmup) times.push_back(seconds);
       if (step == warmup + steps - 1) last_loss = loss.item();  // .item() syncs: only once, outside the timing
     }
-    const double step_s = median(times);
+    const double step_s = bench::median(times);
     const double peak_mib = device.is_cuda()
                                 ? static_cast<double>(cuda::memory_stats(device.index).peak_bytes_in_use) / (1 << 20)
-                                : peak_rss_mib();
-    std::printf("edat %s device=%s batch=%d size=%d steps=%d images_per_second=%.1f step_ms=%.2f peak_mib=%.0f "
-                "tf32_matmul=%d tf32_cudnn=%d final_loss=%.3f\n",
-                arch.c_str(), device.is_cuda() ? "cuda" : "cpu", batch, size, steps, batch / step_s, step_s * 1e3,
-                peak_mib, tf32_matmul ? 1 : 0, tf32_cudnn ? 1 : 0, last_loss);
+                                : bench::peak_rss_mib();
+    std::printf(
+        "edat %s device=%s batch=%d size=%d steps=%d images_per_second=%.1f step_ms=%.2f peak_mib=%.0f "
+        "tf32_matmul=%d tf32_cudnn=%d final_loss=%.3f\n",
+        arch.c_str(), device.is_cuda() ? "cuda" : "cpu", batch, size, steps, batch / step_s, step_s * 1e3, peak_mib,
+        tf32_matmul ? 1 : 0, tf32_cudnn ? 1 : 0, last_loss);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_train_gpu: error: %s\n", e.what());

@@ -14,26 +14,13 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
+#include "bench/bench_util.h"
 #include "layers/functional.h"
 #include "models/backbone.h"
 #include "tensor/backend.h"
 #include "tensor/factory.h"
 
 using namespace edat;
-
-namespace {
-
-// Peak resident set size of this process in MiB (VmHWM of /proc/self/status).
-double peak_rss_mib() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  }
-  return 0;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"Times training steps (forward + L1 loss + backward + SGD) on synthetic data."};
@@ -91,16 +78,15 @@ int main(int argc, char** argv) {
       }
       std::fprintf(stderr, "step %d: %.3f s, loss %.3f\n", step, seconds(start, end), loss.item());
     }
-    auto median_of = [](std::vector<double> v) {
-      std::sort(v.begin(), v.end());
-      return v[v.size() / 2];
-    };
-    const double median = median_of(times);
-    std::printf("edat phases: forward %.3f s, backward %.3f s, update %.3f s (medians)\n", median_of(forward_times),
-                median_of(backward_times), median_of(update_times));
-    std::printf("edat %s train step, batch %d, 3x%dx%d, %s: median %.3f s over %d steps (%.1f images/s), "
-                "peak RSS %.0f MiB\n",
-                arch.c_str(), batch, size, size, device.str().c_str(), median, steps, batch / median, peak_rss_mib());
+    using bench::median;
+    const double median_step = median(times);
+    std::printf("edat phases: forward %.3f s, backward %.3f s, update %.3f s (medians)\n", median(forward_times),
+                median(backward_times), median(update_times));
+    std::printf(
+        "edat %s train step, batch %d, 3x%dx%d, %s: median %.3f s over %d steps (%.1f images/s), "
+        "peak RSS %.0f MiB\n",
+        arch.c_str(), batch, size, size, device.str().c_str(), median_step, steps, batch / median_step,
+        bench::peak_rss_mib());
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "resnet_train_step: error: %s\n", e.what());
