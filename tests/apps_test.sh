@@ -45,6 +45,14 @@ expect 0 "^epoch,step,train_loss,valid_loss,valid_mae,valid_rmse,lr" -- head -1 
 expect 0 "model: mobilenet_v2, finetune" -- "$bin/train_resnet" "${tiny[@]}" \
   --arch mobilenet_v2 --max-steps 2 --out run_mobilenet
 
+# Progress: a bar redrawn in place on a terminal (script(1) gives the run one), plain lines in a log.
+if command -v script >/dev/null; then
+  expect 0 "epoch 1/1 \[=+>? *\] [0-9]+/6 .*img/s  loss .*ETA" -- bash -c "script -qec '$bin/train_resnet ${tiny[*]} \
+    --batch-size 4 --epochs 1 --max-steps 3 --progress-seconds 0 --out run_tty' /dev/null | tr '\r' '\n'"
+fi
+expect 0 "^epoch 1/1: batch [0-9]+/6, [0-9]+ img/s, loss [0-9.]+, ETA" -- "$bin/train_resnet" "${tiny[@]}" \
+  --batch-size 4 --epochs 1 --max-steps 3 --progress-seconds 0 --out run_log
+
 # evaluate_age and predict_age read the weights' own description.
 expect 0 "MAE [0-9.]+" -- "$bin/evaluate_age" --weights run/best.safetensors --data-root faces --split test \
   --predictions preds.csv
