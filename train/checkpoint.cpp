@@ -8,41 +8,17 @@
 
 namespace edat::train {
 
+// EpochMetrics <-> JSON object with the field names as keys (nlohmann's to_json/from_json for the type).
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EpochMetrics, epoch, step, train_loss, valid_loss, valid_mae, valid_rmse, lr,
+                                   images_per_second, seconds)
+
 namespace {
 
 using nlohmann::json;
 
-json metrics_json(const EpochMetrics& m) {
-  return {{"epoch", m.epoch},
-          {"step", m.step},
-          {"train_loss", m.train_loss},
-          {"valid_loss", m.valid_loss},
-          {"valid_mae", m.valid_mae},
-          {"valid_rmse", m.valid_rmse},
-          {"lr", m.lr},
-          {"images_per_second", m.images_per_second},
-          {"seconds", m.seconds}};
-}
-
-EpochMetrics metrics_from(const json& j) {
-  EpochMetrics m;
-  m.epoch = j.at("epoch");
-  m.step = j.at("step");
-  m.train_loss = j.at("train_loss");
-  m.valid_loss = j.at("valid_loss");
-  m.valid_mae = j.at("valid_mae");
-  m.valid_rmse = j.at("valid_rmse");
-  m.lr = j.at("lr");
-  m.images_per_second = j.at("images_per_second");
-  m.seconds = j.at("seconds");
-  return m;
-}
-
 // Doubles are written with 17 significant digits by nlohmann::json, so they read back bit for bit; infinity
 // (no best model yet) is not JSON and is written as null.
 json progress_json(const TrainProgress& p) {
-  json history = json::array();
-  for (const auto& m : p.history) history.push_back(metrics_json(m));
   return {{"epoch", p.epoch},
           {"batch", p.batch},
           {"step", p.step},
@@ -50,7 +26,7 @@ json progress_json(const TrainProgress& p) {
           {"loss_count", p.loss_count},
           {"best_valid_mae", std::isfinite(p.best_valid_mae) ? json(p.best_valid_mae) : json(nullptr)},
           {"best_epoch", p.best_epoch},
-          {"history", history}};
+          {"history", p.history}};
 }
 
 TrainProgress progress_from(const json& j) {
@@ -63,7 +39,7 @@ TrainProgress progress_from(const json& j) {
   p.best_valid_mae =
       j.at("best_valid_mae").is_null() ? std::numeric_limits<double>::infinity() : j.at("best_valid_mae").get<double>();
   p.best_epoch = j.at("best_epoch");
-  for (const auto& m : j.at("history")) p.history.push_back(metrics_from(m));
+  p.history = j.at("history").get<std::vector<EpochMetrics>>();
   return p;
 }
 
