@@ -216,8 +216,16 @@ std::shared_ptr<const Image> Loader::load_image(std::size_t i) {
 Batch Loader::make_batch(std::uint64_t epoch, std::size_t batch_index, const std::vector<std::size_t>& indices) {
   Batch batch;
   batch.index = batch_index;
-  std::vector<Image> images;
-  images.reserve(indices.size());
+  // Each image is normalised into the batch right after its transforms, while its pixels are still in cache; the
+  // batch tensor is made once the first image's size is known, for every sample (shrunk at the end if some were
+  // unreadable).
+  auto new_batch_tensor = [&](const Shape& shape) {
+    return options_.device.is_cuda() ? empty(shape, {.pinned = true}) : batch_tensor(shape);
+  };
+  int height = 0, width = 0;
+  std::size_t per_image = 0;
+  float* pixels = nullptr;
+  std::vector<float> ages;
   for (std::size_t i : indices) {
     std::shared_ptr<const Image> decoded = load_image(i);
     if (!decoded) {
@@ -225,39 +233,38 @@ Batch Loader::make_batch(std::uint64_t epoch, std::size_t batch_index, const std
       continue;
     }
     Generator rng = sample_generator(options_.seed, epoch, i);
+    Image image;
     try {
-      images.push_back(transforms_.apply(*decoded, rng));
+      image = transforms_.apply(*decoded, rng);
     } catch (const Error& e) {
       throw Error("loader(" + dataset_.name() + "): sample " + std::to_string(i) + " (" + dataset_.sample(i).path +
                   "): " + e.what());
     }
-    const Image& first = images.front();
-    const Image& last = images.back();
-    EDAT_CHECK(last.width == first.width && last.height == first.height,
+    if (pixels == nullptr) {
+      height = image.height, width = image.width;
+      per_image = 3 * static_cast<std::size_t>(height) * width;
+      batch.images = new_batch_tensor({static_cast<std::int64_t>(indices.size()), 3, height, width});
+      pixels = batch.images.data<float>();
+    }
+    EDAT_CHECK(image.width == width && image.height == height,
                "loader(" << dataset_.name() << "): sample " << i << " (" << dataset_.sample(i).path << ") is "
-                         << last.width << "x" << last.height
-                         << " after the transforms, but this batch's first image is " << first.width << "x"
-                         << first.height << "; end the transforms with a fixed-size crop or resize (transforms: "
+                         << image.width << "x" << image.height
+                         << " after the transforms, but this batch's first image is " << width << "x" << height
+                         << "; end the transforms with a fixed-size crop or resize (transforms: "
                          << transforms_.describe() << ")");
+    options_.normalize(image, pixels + batch.indices.size() * per_image);
+    ages.push_back(dataset_.sample(i).age);
     batch.indices.push_back(i);
   }
-  if (images.empty()) return batch;
-  const std::int64_t n = static_cast<std::int64_t>(images.size());
-  const int h = images.front().height, w = images.front().width;
-  if (options_.device.is_cuda()) {
-    batch.images = empty({n, 3, h, w}, {.pinned = true});
-    batch.ages = empty({n}, {.pinned = true});
-  } else {
-    batch.images = batch_tensor({n, 3, h, w});
-    batch.ages = empty({n});
+  if (batch.indices.empty()) return batch;
+  const std::int64_t n = static_cast<std::int64_t>(batch.indices.size());
+  if (batch.skipped > 0) {  // rare: copy the samples that were read into a batch of their number
+    Tensor whole = batch.images;
+    batch.images = new_batch_tensor({n, 3, height, width});
+    std::memcpy(batch.images.data<float>(), whole.data<float>(), n * per_image * sizeof(float));
   }
-  float* pixels = batch.images.data<float>();
-  float* ages = batch.ages.data<float>();
-  const std::size_t per_image = 3 * static_cast<std::size_t>(h) * w;
-  for (std::size_t k = 0; k < images.size(); ++k) {
-    options_.normalize(images[k], pixels + k * per_image);
-    ages[k] = dataset_.sample(batch.indices[k]).age;
-  }
+  batch.ages = empty({n}, {.pinned = options_.device.is_cuda()});
+  std::copy(ages.begin(), ages.end(), batch.ages.data<float>());
   return batch;
 }
 
