@@ -21,11 +21,6 @@ using edat::testing::all_close;
 using edat::testing::bit_identical;
 using edat::testing::throws_with;
 
-#define EDAT_REQUIRE_CUDA()          \
-  if (!edat::cuda::is_available())   \
-  GTEST_SKIP() << "no CUDA device: " \
-               << (edat::cuda::is_built() ? "this machine has no GPU or driver" : "this build has no CUDA backend")
-
 namespace {
 
 const Device kCpu = Device::cpu();

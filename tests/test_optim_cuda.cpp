@@ -15,11 +15,6 @@
 using namespace edat;
 using namespace edat::testing;
 
-#define EDAT_REQUIRE_CUDA()          \
-  if (!edat::cuda::is_available())   \
-  GTEST_SKIP() << "no CUDA device: " \
-               << (edat::cuda::is_built() ? "this machine has no GPU or driver" : "this build has no CUDA backend")
-
 namespace {
 
 const Device kCuda = Device::cuda(0);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "tensor/backend.h"
 #include "tensor/tensor.h"
 
 namespace edat::testing {
@@ -89,3 +90,9 @@ template <class F>
   if (!std::filesystem::exists(path)) {                                                                    \
     GTEST_SKIP() << "not present: " << (path).string() << " (../shared is not in a fresh clone)";          \
   }
+
+// Skips the current test when no CUDA device can be used, saying why (no GPU here, or a build without CUDA).
+#define EDAT_REQUIRE_CUDA()          \
+  if (!edat::cuda::is_available())   \
+  GTEST_SKIP() << "no CUDA device: " \
+               << (edat::cuda::is_built() ? "this machine has no GPU or driver" : "this build has no CUDA backend")
