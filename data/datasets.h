@@ -70,6 +70,9 @@ class LabelledDataset : public Dataset {
   explicit LabelledDataset(std::string name) : Dataset(std::move(name)) {}
   // Ends a constructor: throws edat::Error when no sample was kept (naming the reasons), warns about skips.
   void finish(const DatasetOptions& options, const std::string& source);
+  // The start of every dataset that is a folder walk or a CORAL split CSV (CACD, AFAD, UTKFace): checks the root,
+  // and with options.csv reads that CSV and finishes; returns whether it did (else the constructor walks the root).
+  bool read_label_csv_if_given(const std::string& kind, const DatasetOptions& options);
   ReadReport report_;
 };
 

@@ -64,6 +64,14 @@ std::string csv_name(std::string_view kind, const DatasetOptions& options) {
 
 }  // namespace
 
+bool LabelledDataset::read_label_csv_if_given(const std::string& kind, const DatasetOptions& options) {
+  if (options.check_files || options.csv.empty()) require_root(kind, options);
+  if (options.csv.empty()) return false;
+  samples_ = read_label_csv(kind, options, report_);
+  finish(options, options.csv);
+  return true;
+}
+
 std::vector<std::string> list_image_files(const std::string& root) {
   DatasetOptions options;
   options.root = root;
@@ -103,12 +111,7 @@ AppaRealDataset::AppaRealDataset(const DatasetOptions& options) : LabelledDatase
 
 CacdDataset::CacdDataset(const DatasetOptions& options)
     : LabelledDataset(options.csv.empty() ? "cacd" : csv_name("cacd", options)) {
-  if (options.check_files || options.csv.empty()) require_root("cacd", options);
-  if (!options.csv.empty()) {
-    samples_ = read_label_csv("cacd", options, report_);
-    finish(options, options.csv);
-    return;
-  }
+  if (read_label_csv_if_given("cacd", options)) return;
   for (const fs::path& relative : image_files(options.root)) {
     ++report_.read;
     const std::string name = relative.filename().string();
@@ -121,12 +124,7 @@ CacdDataset::CacdDataset(const DatasetOptions& options)
 
 AfadDataset::AfadDataset(const DatasetOptions& options)
     : LabelledDataset(options.csv.empty() ? "afad" : csv_name("afad", options)) {
-  if (options.check_files || options.csv.empty()) require_root("afad", options);
-  if (!options.csv.empty()) {
-    samples_ = read_label_csv("afad", options, report_);
-    finish(options, options.csv);
-    return;
-  }
+  if (read_label_csv_if_given("afad", options)) return;
   // AGE/GENDER/ID.jpg; files elsewhere (a README at the top, a stray folder) are counted, not read.
   for (const fs::path& relative : image_files(options.root)) {
     ++report_.read;
@@ -150,12 +148,7 @@ AfadDataset::AfadDataset(const DatasetOptions& options)
 
 UtkFaceDataset::UtkFaceDataset(const DatasetOptions& options)
     : LabelledDataset(options.csv.empty() ? "utkface" : csv_name("utkface", options)) {
-  if (options.check_files || options.csv.empty()) require_root("utkface", options);
-  if (!options.csv.empty()) {
-    samples_ = read_label_csv("utkface", options, report_);
-    finish(options, options.csv);
-    return;
-  }
+  if (read_label_csv_if_given("utkface", options)) return;
   for (const fs::path& relative : image_files(options.root)) {
     ++report_.read;
     const std::string name = relative.filename().string();
