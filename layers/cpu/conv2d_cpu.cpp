@@ -292,6 +292,17 @@ void gemm(Eigen::Map<RowMajor<T>> out, const Lhs& lhs, const Rhs& rhs, bool accu
 }
 
 // y for samples [first, last).
+// The im2col matrix (C/G * R * S rows, nb * P * Q columns) of samples n0 .. n0 + nb - 1 for group grp: a 1x1
+// stride-1 convolution of one sample reads x itself, anything else is unfolded into the thread's scratch buffer.
+template <class T>
+const T* columns_of(const T* x, const Geometry& g, std::int64_t n0, std::int64_t nb, std::int64_t grp,
+                    std::int64_t width) {
+  if (g.pointwise() && nb == 1) return x + (n0 * g.C + grp * g.Cg) * g.hw();
+  T* buffer = scratch<T>(kColumns, g.crs() * width);
+  im2col(x, buffer, g, n0, nb, grp);
+  return buffer;
+}
+
 template <class T>
 void forward_samples(const T* x, const T* w, const T* bias, T* y, const Geometry& g, std::int64_t first,
                      std::int64_t last) {
@@ -300,14 +311,7 @@ void forward_samples(const T* x, const T* w, const T* bias, T* y, const Geometry
     const std::int64_t nb = std::min(nb_max, last - n0), width = nb * g.pq();
     T* staged = nb > 1 ? scratch<T>(kStaging, g.K * width) : nullptr;
     for (std::int64_t grp = 0; grp < g.G; ++grp) {
-      const T* col;
-      if (g.pointwise() && nb == 1) {
-        col = x + (n0 * g.C + grp * g.Cg) * g.hw();
-      } else {
-        T* buffer = scratch<T>(kColumns, g.crs() * width);
-        im2col(x, buffer, g, n0, nb, grp);
-        col = buffer;
-      }
+      const T* col = columns_of(x, g, n0, nb, grp, width);
       ConstMatrixMap<T> weight(w + grp * g.Kg * g.crs(), g.Kg, g.crs());
       ConstMatrixMap<T> columns(col, g.crs(), width);
       T* out = nb > 1 ? staged + grp * g.Kg * width : y + (n0 * g.K + grp * g.Kg) * g.pq();
@@ -362,14 +366,7 @@ void backward_filter_samples(const T* dy, const T* x, T* dw, const Geometry& g, 
       dy_chunk = staged;
     }
     for (std::int64_t grp = 0; grp < g.G; ++grp) {
-      const T* col;
-      if (g.pointwise() && nb == 1) {
-        col = x + (n0 * g.C + grp * g.Cg) * g.hw();
-      } else {
-        T* buffer = scratch<T>(kColumns, g.crs() * width);
-        im2col(x, buffer, g, n0, nb, grp);
-        col = buffer;
-      }
+      const T* col = columns_of(x, g, n0, nb, grp, width);
       ConstMatrixMap<T> grad_out(dy_chunk + grp * g.Kg * width, g.Kg, width);
       ConstMatrixMap<T> columns(col, g.crs(), width);
       Eigen::Map<RowMajor<T>> grad_weight(dw + grp * g.Kg * g.crs(), g.Kg, g.crs());
