@@ -67,6 +67,12 @@ void breakdown(const Dataset& dataset, int img_size, const ColorJitter& jitter, 
   decoded.reserve(count), cropped.reserve(count), jittered.reserve(count);
   const DecodeOptions decode_options{.fast_upsampling = fast_upsampling};
   time("decode (from memory)", [&](std::size_t i) { decoded.push_back(decode_image(files[i], decode_options)); });
+  time("decode a random 120 px box", [&](std::size_t i) {
+    Generator rng = sample_generator(0, 0, i);
+    const RandomCrop box_crop(img_size, img_size);
+    (void)decode_image_box(
+        files[i].data(), files[i].size(), [&](int w, int h) { return box_crop.input_box(w, h, rng); }, decode_options);
+  });
   const RandomCrop crop(img_size, img_size, 0, true);
   const RandomHorizontalFlip flip;
   time("random crop + flip", [&](std::size_t i) {

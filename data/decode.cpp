@@ -10,8 +10,15 @@
 #include <cstring>
 #include <memory>
 
+#include "data/decode_internal.h"
+
 namespace edat::data {
 namespace {
+
+using detail::check_size;
+using detail::choose_scale;
+using detail::cmyk_to_rgb;
+using detail::fail;
 
 // One TurboJPEG decompressor per thread: creating one costs a few allocations, and a handle is not thread-safe.
 // After a failure the handle is replaced: libjpeg-turbo 2.1 leaves a handle whose header parse failed in a state
@@ -42,33 +49,6 @@ class ThreadDecompressor {
     return s;
   }
 };
-
-[[noreturn]] void fail(const std::string& name, const std::string& why) {
-  throw DecodeError("cannot decode image " + name + ": " + why);
-}
-
-void check_size(std::int64_t width, std::int64_t height, const DecodeOptions& options, const std::string& name) {
-  if (width <= 0 || height <= 0) fail(name, "the header gives an empty size");
-  if (width * height > options.max_pixels) {
-    fail(name, "it is " + std::to_string(width) + "x" + std::to_string(height) + ", more than the limit of " +
-                   std::to_string(options.max_pixels) + " pixels");
-  }
-}
-
-// Picks the strongest of libjpeg-turbo's scaling factors 1/2, 1/4, 1/8 that keeps the image at least as large as
-// the target. A scaled dimension is ceil(dim * num / denom) (TJSCALED).
-JpegInfo choose_scale(int width, int height, const DecodeOptions& options) {
-  JpegInfo info{width, height, width, height, 1};
-  if (options.min_width <= 0 && options.min_height <= 0) return info;
-  for (int denom : {8, 4, 2}) {
-    const int w = (width + denom - 1) / denom, h = (height + denom - 1) / denom;
-    if (w >= options.min_width && h >= options.min_height) {
-      info.scaled_width = w, info.scaled_height = h, info.scale_denominator = denom;
-      return info;
-    }
-  }
-  return info;
-}
 
 JpegInfo read_jpeg_header(tjhandle tj, const std::uint8_t* data, std::size_t size, const DecodeOptions& options,
                           const std::string& name, int* colorspace) {
@@ -111,16 +91,7 @@ Image decode_jpeg(const std::uint8_t* data, std::size_t size, const DecodeOption
       fail(name, std::string(warning ? "corrupt or truncated JPEG data (" : "bad JPEG data (") + why + ")");
     }
   }
-  if (cmyk) {
-    // TurboJPEG returns Adobe-style inverted CMYK (255 = no ink), so R = C * K / 255 (libjpeg-turbo's cmyk.h).
-    const std::size_t n = static_cast<std::size_t>(info.scaled_width) * info.scaled_height;
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::uint8_t* p = &cmyk_pixels[4 * i];
-      for (int c = 0; c < 3; ++c) {
-        image.pixels[3 * i + c] = static_cast<std::uint8_t>((p[c] * p[3] + 127) / 255);
-      }
-    }
-  }
+  if (cmyk) cmyk_to_rgb(cmyk_pixels.data(), image.pixels.size() / 3, image.pixels.data());
   return image;
 }
 
@@ -159,6 +130,43 @@ Image decode_with_stb(const std::uint8_t* data, std::size_t size, const DecodeOp
 }
 
 }  // namespace
+
+namespace detail {
+
+void fail(const std::string& name, const std::string& why) {
+  throw DecodeError("cannot decode image " + name + ": " + why);
+}
+
+void check_size(std::int64_t width, std::int64_t height, const DecodeOptions& options, const std::string& name) {
+  if (width <= 0 || height <= 0) fail(name, "the header gives an empty size");
+  if (width * height > options.max_pixels) {
+    fail(name, "it is " + std::to_string(width) + "x" + std::to_string(height) + ", more than the limit of " +
+                   std::to_string(options.max_pixels) + " pixels");
+  }
+}
+
+JpegInfo choose_scale(int width, int height, const DecodeOptions& options) {
+  JpegInfo info{width, height, width, height, 1};
+  if (options.min_width <= 0 && options.min_height <= 0) return info;
+  for (int denom : {8, 4, 2}) {
+    const int w = (width + denom - 1) / denom, h = (height + denom - 1) / denom;
+    if (w >= options.min_width && h >= options.min_height) {
+      info.scaled_width = w, info.scaled_height = h, info.scale_denominator = denom;
+      return info;
+    }
+  }
+  return info;
+}
+
+void cmyk_to_rgb(const std::uint8_t* cmyk, std::size_t pixels, std::uint8_t* rgb) {
+  // libjpeg returns Adobe-style inverted CMYK (255 = no ink), so R = C * K / 255 (libjpeg-turbo's cmyk.h).
+  for (std::size_t i = 0; i < pixels; ++i) {
+    const std::uint8_t* p = cmyk + 4 * i;
+    for (int c = 0; c < 3; ++c) rgb[3 * i + c] = static_cast<std::uint8_t>((p[c] * p[3] + 127) / 255);
+  }
+}
+
+}  // namespace detail
 
 ImageFormat sniff_format(const std::uint8_t* data, std::size_t size) {
   auto starts_with = [&](std::initializer_list<std::uint8_t> magic) {

@@ -26,4 +26,10 @@ struct Image {
   std::uint8_t at(int y, int x, int c) const { return pixels[(static_cast<std::size_t>(y) * width + x) * 3 + c]; }
 };
 
+// A rectangle of an image: rows top .. top + height - 1, columns left .. left + width - 1.
+struct Box {
+  int top = 0, left = 0, height = 0, width = 0;
+  bool operator==(const Box&) const = default;
+};
+
 }  // namespace edat::data

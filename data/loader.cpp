@@ -95,7 +95,7 @@ void Loader::start_epoch(std::uint64_t epoch, std::size_t first_batch) {
     order_ = std::move(order);
     num_batches_ = batches_per_epoch();
     EDAT_CHECK(first_batch <= num_batches_, "Loader::start_epoch: batch " << first_batch << " is past the end of an "
-                                                 << "epoch of " << num_batches_ << " batches");
+                                                                          << "epoch of " << num_batches_ << " batches");
     next_to_make_ = next_to_take_ = first_batch;
     ready_.clear();
   }
@@ -171,20 +171,16 @@ std::optional<Batch> Loader::next() {
   }
 }
 
-std::shared_ptr<const Image> Loader::load_image(std::size_t i) {
+template <class Decode>
+std::optional<Image> Loader::decode_or_skip(std::size_t i, Decode&& decode) {
   if (known_bad_[i].load(std::memory_order_relaxed)) {
     std::lock_guard<std::mutex> lock(stats_mutex_);
     ++stats_.skipped;
-    return nullptr;
-  }
-  if (options_.cache_decoded) {
-    std::lock_guard<std::mutex> lock(cache_mutex_);
-    if (cache_[i]) return cache_[i];
+    return std::nullopt;
   }
   const std::string& path = dataset_.sample(i).path;
-  std::shared_ptr<const Image> image;
   try {
-    image = std::make_shared<const Image>(decode_image_file(path, decode_options_));
+    return decode(path);
   } catch (const DecodeError& e) {
     known_bad_[i].store(true, std::memory_order_relaxed);
     std::size_t distinct = 0;
@@ -204,13 +200,44 @@ std::shared_ptr<const Image> Loader::load_image(std::size_t i) {
            "): more unreadable images are being skipped, only counted from here on "
            "(Loader::stats())");
     }
-    return nullptr;
+    return std::nullopt;
   }
+}
+
+std::shared_ptr<const Image> Loader::load_image(std::size_t i) {
+  if (options_.cache_decoded) {
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    if (cache_[i]) return cache_[i];
+  }
+  std::optional<Image> decoded =
+      decode_or_skip(i, [&](const std::string& path) { return decode_image_file(path, decode_options_); });
+  if (!decoded) return nullptr;
+  auto image = std::make_shared<const Image>(std::move(*decoded));
   if (options_.cache_decoded) {
     std::lock_guard<std::mutex> lock(cache_mutex_);
     cache_[i] = image;
   }
   return image;
+}
+
+std::optional<Image> Loader::transformed_image(std::size_t i, Generator& rng) {
+  if (options_.cache_decoded || !options_.decode_boxes) {
+    const std::shared_ptr<const Image> decoded = load_image(i);
+    if (!decoded) return std::nullopt;
+    return transforms_.apply(*decoded, rng);
+  }
+  // The first transform names the box it cuts once the size is known (drawing its position from rng, as its apply
+  // would): only that box is decoded, and the transforms go on from there.
+  bool boxed = false;
+  const BoxChooser choose_box = [&](int width, int height) {
+    const std::optional<Box> box = transforms_.leading_box(width, height, rng);
+    boxed = box.has_value();
+    return box;
+  };
+  std::optional<Image> decoded = decode_or_skip(
+      i, [&](const std::string& path) { return decode_image_file_box(path, choose_box, decode_options_); });
+  if (!decoded) return std::nullopt;
+  return boxed ? transforms_.apply_to_leading_box(std::move(*decoded), rng) : transforms_.apply(*decoded, rng);
 }
 
 Batch Loader::make_batch(std::uint64_t epoch, std::size_t batch_index, const std::vector<std::size_t>& indices) {
@@ -227,19 +254,19 @@ Batch Loader::make_batch(std::uint64_t epoch, std::size_t batch_index, const std
   float* pixels = nullptr;
   std::vector<float> ages;
   for (std::size_t i : indices) {
-    std::shared_ptr<const Image> decoded = load_image(i);
-    if (!decoded) {
-      ++batch.skipped;
-      continue;
-    }
     Generator rng = sample_generator(options_.seed, epoch, i);
-    Image image;
+    std::optional<Image> transformed;
     try {
-      image = transforms_.apply(*decoded, rng);
+      transformed = transformed_image(i, rng);
     } catch (const Error& e) {
       throw Error("loader(" + dataset_.name() + "): sample " + std::to_string(i) + " (" + dataset_.sample(i).path +
                   "): " + e.what());
     }
+    if (!transformed) {
+      ++batch.skipped;
+      continue;
+    }
+    const Image& image = *transformed;
     if (pixels == nullptr) {
       height = image.height, width = image.width;
       per_image = 3 * static_cast<std::size_t>(height) * width;

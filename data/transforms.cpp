@@ -54,6 +54,10 @@ CenterCrop::CenterCrop(int height, int width) : height_(height), width_(width) {
   EDAT_CHECK(height > 0 && width > 0, "CenterCrop: size " << width << "x" << height << " is not positive");
 }
 Image CenterCrop::apply(const Image& image, Generator&) const { return center_crop(image, height_, width_); }
+std::optional<Box> CenterCrop::input_box(int width, int height, Generator&) const {
+  if (width < width_ || height < height_) return std::nullopt;  // it pads
+  return center_crop_box(width, height, height_, width_);
+}
 std::string CenterCrop::describe() const { return "CenterCrop(" + size_text(height_, width_) + ")"; }
 
 // ---- RandomCrop ----
@@ -86,9 +90,18 @@ Image RandomCrop::apply(const Image& input, Generator& rng) const {
              "RandomCrop: crop " << width_ << "x" << height_ << " is larger than the image (" << image->width << "x"
                                  << image->height << " after padding); use pad_if_needed or resize first");
   if (image->width == width_ && image->height == height_) return *image;
-  const int top = randint(rng, 0, image->height - height_);
-  const int left = randint(rng, 0, image->width - width_);
-  return crop(*image, top, left, height_, width_);
+  const Box box = draw_box(image->width, image->height, rng);
+  return crop(*image, box.top, box.left, box.height, box.width);
+}
+Box RandomCrop::draw_box(int width, int height, Generator& rng) const {
+  if (width == width_ && height == height_) return {0, 0, height, width};  // nothing to draw
+  const int top = randint(rng, 0, height - height_);
+  const int left = randint(rng, 0, width - width_);
+  return {top, left, height_, width_};
+}
+std::optional<Box> RandomCrop::input_box(int width, int height, Generator& rng) const {
+  if (padding_ > 0 || width < width_ || height < height_) return std::nullopt;  // it pads
+  return draw_box(width, height, rng);
 }
 std::string RandomCrop::describe() const {
   std::string text = "RandomCrop(" + size_text(height_, width_);
@@ -107,7 +120,7 @@ RandomResizedCrop::RandomResizedCrop(int height, int width, std::array<float, 2>
   EDAT_CHECK(ratio[0] > 0 && ratio[0] <= ratio[1],
              "RandomResizedCrop: ratio range [" << ratio[0] << ", " << ratio[1] << "] is not increasing and positive");
 }
-std::array<int, 4> RandomResizedCrop::sample_box(int image_width, int image_height, Generator& rng) const {
+std::optional<Box> RandomResizedCrop::input_box(int image_width, int image_height, Generator& rng) const {
   const double area = static_cast<double>(image_width) * image_height;
   const double log_low = std::log(ratio_[0]), log_high = std::log(ratio_[1]);
   for (int attempt = 0; attempt < 10; ++attempt) {
@@ -118,7 +131,7 @@ std::array<int, 4> RandomResizedCrop::sample_box(int image_width, int image_heig
     if (w > 0 && w <= image_width && h > 0 && h <= image_height) {
       const int top = randint(rng, 0, image_height - h);
       const int left = randint(rng, 0, image_width - w);
-      return {top, left, h, w};
+      return Box{top, left, h, w};
     }
   }
   // Fallback: the whole image, or a centred crop clamped to the ratio range.
@@ -129,11 +142,12 @@ std::array<int, 4> RandomResizedCrop::sample_box(int image_width, int image_heig
   } else if (in_ratio > ratio_[1]) {
     w = static_cast<int>(std::nearbyint(h * static_cast<double>(ratio_[1])));
   }
-  return {(image_height - h) / 2, (image_width - w) / 2, h, w};
+  return Box{(image_height - h) / 2, (image_width - w) / 2, h, w};
 }
+Image RandomResizedCrop::finish_box(Image box) const { return resize(box, width_, height_, true); }
 Image RandomResizedCrop::apply(const Image& image, Generator& rng) const {
-  const auto [top, left, h, w] = sample_box(image.width, image.height, rng);
-  return resize(crop(image, top, left, h, w), width_, height_, true);
+  const Box box = *input_box(image.width, image.height, rng);
+  return finish_box(crop(image, box.top, box.left, box.height, box.width));
 }
 std::string RandomResizedCrop::describe() const {
   std::ostringstream out;
@@ -233,6 +247,15 @@ Compose& Compose::add(std::shared_ptr<const Transform> transform) {
 Image Compose::apply(const Image& image, Generator& rng) const {
   if (transforms_.empty()) return image;
   Image out = transforms_.front()->apply(image, rng);
+  for (std::size_t i = 1; i < transforms_.size(); ++i) out = transforms_[i]->apply(out, rng);
+  return out;
+}
+std::optional<Box> Compose::leading_box(int width, int height, Generator& rng) const {
+  return transforms_.empty() ? std::nullopt : transforms_.front()->input_box(width, height, rng);
+}
+Image Compose::apply_to_leading_box(Image box, Generator& rng) const {
+  EDAT_CHECK(!transforms_.empty(), "Compose::apply_to_leading_box: there are no transforms");
+  Image out = transforms_.front()->finish_box(std::move(box));
   for (std::size_t i = 1; i < transforms_.size(); ++i) out = transforms_[i]->apply(out, rng);
   return out;
 }

@@ -17,6 +17,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,8 @@ std::array<int, 2> shorter_side_size(int width, int height, int size);
 Image crop(const Image& image, int top, int left, int height, int width);
 // torchvision F.center_crop: pads with black when the crop is larger, offsets rounded half to even.
 Image center_crop(const Image& image, int height, int width);
+// The box center_crop cuts from an image of this size (its top/left are negative when it pads).
+Box center_crop_box(int image_width, int image_height, int height, int width);
 
 enum class PadMode { constant, edge, reflect, symmetric };
 // Pads left/top/right/bottom; `fill` is used by PadMode::constant.
@@ -92,6 +95,15 @@ class Transform {
   virtual Image apply(const Image& image, Generator& rng) const = 0;
   virtual std::string describe() const = 0;  // "RandomCrop(120x120, padding 4)"
   virtual DecodeHint decode_hint() const { return {}; }
+
+  // Transforms that begin by cutting a box out of their input (RandomCrop, CenterCrop, RandomResizedCrop) can name
+  // that box from the image's size alone, before it is decoded; the loader then decodes only the box
+  // (decode_image_box, about half the work for a 120 px crop of a 200 px JPEG). input_box draws from `rng` exactly
+  // what apply would draw for an image of this size, and finish_box does the rest of apply on the box's pixels:
+  //   finish_box(crop(image, input_box(w, h, rng))) == apply(image, rng'), rng and rng' left in the same state.
+  // nullopt (drawing nothing) when this transform or this size needs the whole image (padding, for instance).
+  virtual std::optional<Box> input_box(int /*width*/, int /*height*/, Generator& /*rng*/) const { return std::nullopt; }
+  virtual Image finish_box(Image box) const { return box; }
 };
 
 // Resize: to a fixed width x height, or (height == 0) the shorter side to `size` keeping the aspect ratio.
@@ -113,6 +125,7 @@ class CenterCrop : public Transform {
   CenterCrop(int height, int width);
   Image apply(const Image& image, Generator& rng) const override;
   std::string describe() const override;
+  std::optional<Box> input_box(int width, int height, Generator& rng) const override;
 
  private:
   int height_, width_;
@@ -125,8 +138,12 @@ class RandomCrop : public Transform {
              std::array<std::uint8_t, 3> fill = {0, 0, 0});
   Image apply(const Image& image, Generator& rng) const override;
   std::string describe() const override;
+  std::optional<Box> input_box(int width, int height, Generator& rng) const override;
 
  private:
+  // The crop's uniform position in an image of this size (at least the crop's size), as torchvision draws it.
+  Box draw_box(int width, int height, Generator& rng) const;
+
   int height_, width_, padding_;
   bool pad_if_needed_;
   PadMode mode_;
@@ -141,8 +158,9 @@ class RandomResizedCrop : public Transform {
                     std::array<float, 2> ratio = {3.0f / 4.0f, 4.0f / 3.0f});
   Image apply(const Image& image, Generator& rng) const override;
   std::string describe() const override;
-  // The box (top, left, height, width) for an image of this size.
-  std::array<int, 4> sample_box(int image_width, int image_height, Generator& rng) const;
+  // The box for an image of this size.
+  std::optional<Box> input_box(int width, int height, Generator& rng) const override;
+  Image finish_box(Image box) const override;  // the resize
 
  private:
   int height_, width_;
@@ -196,6 +214,9 @@ class Compose {
   }
   Compose& add(std::shared_ptr<const Transform> transform);
   Image apply(const Image& image, Generator& rng) const;
+  // The first transform's input_box, and apply for the pixels of that box (see Transform::input_box).
+  std::optional<Box> leading_box(int width, int height, Generator& rng) const;
+  Image apply_to_leading_box(Image box, Generator& rng) const;
   std::string describe() const;    // "Resize(128) -> RandomCrop(120x120) -> ..."
   DecodeHint decode_hint() const;  // the first transform's
   bool empty() const { return transforms_.empty(); }

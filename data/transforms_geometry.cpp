@@ -216,14 +216,19 @@ Image crop(const Image& image, int top, int left, int height, int width) {
 Image center_crop(const Image& image, int height, int width) {
   check_input(image, "center_crop");
   EDAT_CHECK(height > 0 && width > 0, "center_crop: size " << width << "x" << height << " is not positive");
+  const Box box = center_crop_box(image.width, image.height, height, width);
+  return crop(image, box.top, box.left, box.height, box.width);
+}
+
+Box center_crop_box(int image_width, int image_height, int height, int width) {
   // torchvision pads with black to (max(w, cw), max(h, ch)) (extra pixel right/bottom), then crops at
   // int(round((h - ch) / 2)), Python's round: half to even. That equals one crop at a possibly negative offset.
-  const int pad_left = width > image.width ? (width - image.width) / 2 : 0;
-  const int pad_top = height > image.height ? (height - image.height) / 2 : 0;
-  const int padded_w = std::max(image.width, width), padded_h = std::max(image.height, height);
+  const int pad_left = width > image_width ? (width - image_width) / 2 : 0;
+  const int pad_top = height > image_height ? (height - image_height) / 2 : 0;
+  const int padded_w = std::max(image_width, width), padded_h = std::max(image_height, height);
   const int top = static_cast<int>(std::nearbyint((padded_h - height) / 2.0)) - pad_top;
   const int left = static_cast<int>(std::nearbyint((padded_w - width) / 2.0)) - pad_left;
-  return crop(image, top, left, height, width);
+  return {top, left, height, width};
 }
 
 Image pad(const Image& image, int left, int top, int right, int bottom, PadMode mode,

@@ -18,7 +18,8 @@ packages=(
   cmake ninja-build g++ pkg-config
   libeigen3-dev          # CPU matrix products
   libstb-dev             # stb_image (PNG/BMP) and stb_image_write
-  libturbojpeg0-dev      # JPEG decoding
+  libturbojpeg0-dev      # JPEG decoding (TurboJPEG API: whole images)
+  libjpeg-dev            # libjpeg-turbo's libjpeg API: decoding only a box of a JPEG
   clang-14 libclang-rt-14-dev  # libFuzzer targets (tests/fuzz/), run by ctest; skipped when absent
   libgtest-dev libgmock-dev
   libbenchmark-dev

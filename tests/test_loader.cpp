@@ -128,6 +128,24 @@ TEST(Loader, BatchesDoNotDependOnTheWorkerCount) {
   EXPECT_NE(one[0], one[16]);  // epoch 1 differs from epoch 0
 }
 
+TEST(Loader, DecodingOnlyTheBoxGivesTheSameBatches) {
+  // JPEGs whose transforms start with a crop are decoded only in that box (LoaderOptions::decode_boxes): the
+  // batches equal those of whole decodes, for a random crop and a random resized crop, JPEG and PNG samples.
+  TempDir dir("loader");
+  ListDataset dataset("toy", write_images(dir, 12));
+  Compose random_crop;
+  random_crop.add<RandomCrop>(30, 30).add<RandomHorizontalFlip>().add<ColorJitter>(0.3f, 0.3f, 0.3f, 0.05f);
+  for (const Compose& transforms : {random_crop, augmenting()}) {
+    auto run = [&](bool decode_boxes) {
+      Loader loader(dataset, transforms, {.batch_size = 5, .seed = 2, .workers = 1, .decode_boxes = decode_boxes});
+      std::vector<std::vector<float>> out;
+      for (const Batch& b : whole_epoch(loader, 1)) out.push_back(b.images.to_vector<float>());
+      return out;
+    };
+    EXPECT_EQ(run(true), run(false)) << transforms.describe();
+  }
+}
+
 TEST(Loader, HeldBatchesAreNeverReused) {
   // Batch buffers are pooled; one the caller still holds (or a view of it) must not be overwritten.
   TempDir dir("loader");

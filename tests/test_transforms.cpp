@@ -227,7 +227,7 @@ TEST(RandomTransforms, RandomResizedCropBoxes) {
   int fallback = 0;
   for (std::uint64_t i = 0; i < 300; ++i) {
     Generator rng = sample_generator(3, 0, i);
-    const auto [top, left, h, w] = rrc.sample_box(60, 40, rng);
+    const auto [top, left, h, w] = *rrc.input_box(60, 40, rng);
     ASSERT_GE(top, 0);
     ASSERT_GE(left, 0);
     ASSERT_LE(top + h, 40);
@@ -246,7 +246,43 @@ TEST(RandomTransforms, RandomResizedCropBoxes) {
   // An impossible ratio range falls back to the centred crop clamped to the range.
   const RandomResizedCrop tall(8, 8, {0.9f, 1.0f}, {4.0f, 5.0f});
   Generator rng2(2);
-  EXPECT_EQ(tall.sample_box(40, 40, rng2), (std::array<int, 4>{15, 0, 10, 40}));
+  EXPECT_EQ(*tall.input_box(40, 40, rng2), (Box{15, 0, 10, 40}));
+}
+
+TEST(RandomTransforms, InputBoxThenFinishBoxIsApply) {
+  // What the loader relies on to decode only the box: same draws, same pixels (Transform::input_box).
+  const Image image = edat::testing::synthetic_image(61, 47, 2);
+  const RandomCrop random_crop(30, 40), whole_crop(47, 61);
+  const CenterCrop center_odd(20, 33), center_even(46, 60);
+  const RandomResizedCrop resized_crop(24, 24, {0.2f, 1.0f});
+  for (const Transform* t :
+       std::initializer_list<const Transform*>{&random_crop, &whole_crop, &center_odd, &center_even, &resized_crop}) {
+    for (std::uint64_t i = 0; i < 30; ++i) {
+      SCOPED_TRACE(t->describe() + ", sample " + std::to_string(i));
+      Generator box_rng = sample_generator(4, 1, i), apply_rng = sample_generator(4, 1, i);
+      const std::optional<Box> box = t->input_box(image.width, image.height, box_rng);
+      ASSERT_TRUE(box.has_value());
+      const Image part = crop(image, box->top, box->left, box->height, box->width);
+      ASSERT_TRUE(images_near(t->finish_box(part), t->apply(image, apply_rng), 0));
+      EXPECT_EQ(box_rng.offset(), apply_rng.offset());
+    }
+  }
+  // Transforms that pad, or that are no crop, need the whole image: no box, nothing drawn.
+  Generator rng(1);
+  EXPECT_FALSE(RandomCrop(30, 30, 4).input_box(61, 47, rng));
+  EXPECT_FALSE(RandomCrop(50, 50, 0, true).input_box(61, 47, rng));
+  EXPECT_FALSE(CenterCrop(50, 50).input_box(61, 47, rng));
+  EXPECT_FALSE(RandomHorizontalFlip().input_box(61, 47, rng));
+  EXPECT_FALSE(Resize(20).input_box(61, 47, rng));
+  EXPECT_EQ(rng.offset(), 0u);
+  // Compose asks its first transform, and goes on from the box.
+  Compose compose;
+  compose.add<RandomCrop>(30, 30).add<RandomHorizontalFlip>().add<ColorJitter>(0.2f, 0.2f, 0.2f, 0.05f);
+  Generator box_rng = sample_generator(9, 0, 3), apply_rng = sample_generator(9, 0, 3);
+  const Box box = *compose.leading_box(image.width, image.height, box_rng);
+  EXPECT_TRUE(images_near(compose.apply_to_leading_box(crop(image, box.top, box.left, box.height, box.width), box_rng),
+                          compose.apply(image, apply_rng), 0));
+  EXPECT_FALSE(Compose().leading_box(61, 47, rng));
 }
 
 TEST(RandomTransforms, FlipProbability) {
