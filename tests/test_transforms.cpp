@@ -113,6 +113,35 @@ TEST(TransformsTorchvision, Normalize) {
   EXPECT_TRUE(edat::testing::all_close(got, fixtures().at("normalize"), 1e-6, 1e-6));
 }
 
+TEST(TransformsTorchvision, NormalizeIsBitExactForEveryValue) {
+  // Normalize may skip its divisions (corrected multiplications, checked per call); the result must be torch's
+  // (x / 255 - mean) / std bit for bit, for every value, ImageNet's statistics and random ones.
+  Image values(256, 1);
+  for (int x = 0; x < 256; ++x)
+    values.at(0, x, 0) = values.at(0, x, 1) = values.at(0, x, 2) = static_cast<std::uint8_t>(x);
+  Generator rng(9);
+  std::vector<Normalize> normalizes{Normalize{}};
+  for (int k = 0; k < 300; ++k) {
+    Normalize n;
+    for (int c = 0; c < 3; ++c) {
+      n.mean[c] = static_cast<float>(rng.next_unit());
+      n.std[c] = static_cast<float>(0.01 + 2 * rng.next_unit());
+    }
+    normalizes.push_back(n);
+  }
+  std::vector<float> chw(3 * 256);
+  for (const Normalize& n : normalizes) {
+    n(values, chw.data());
+    for (int c = 0; c < 3; ++c) {
+      for (int x = 0; x < 256; ++x) {
+        const float want = (static_cast<float>(x) / 255.0f - n.mean[c]) / n.std[c];
+        ASSERT_EQ(std::bit_cast<std::uint32_t>(chw[c * 256 + x]), std::bit_cast<std::uint32_t>(want))
+            << "x " << x << ", mean " << n.mean[c] << ", std " << n.std[c];
+      }
+    }
+  }
+}
+
 // ---- hand-computed ----
 
 TEST(Transforms, ResizeToSameSizeIsUnchanged) {
