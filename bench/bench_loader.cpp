@@ -79,7 +79,8 @@ void breakdown(const Dataset& dataset, int img_size, const ColorJitter& jitter, 
     Generator rng = sample_generator(0, 0, i);
     cropped.push_back(flip.apply(crop.apply(decoded[i], rng), rng));
   });
-  time("colour jitter (b, c, s, h)", [&](std::size_t i) {
+  time("  hflip alone", [&](std::size_t i) { (void)hflip(cropped[i]); });
+  time("colour jitter (b, c, s, h)", [&](std::size_t i) {  // fused: adjust_colours
     Generator rng = sample_generator(0, 0, i);
     jittered.push_back(jitter.apply(cropped[i], rng));
   });

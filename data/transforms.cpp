@@ -209,26 +209,12 @@ Image ColorJitter::apply(const Image& image, Generator& rng) const {
   for (int k = 0; k < 4; ++k) {
     if (enabled_[k]) factors[k] = uniform(rng, ranges_[k][0], ranges_[k][1]);
   }
-  Image out;
+  ColourAdjustment adjustments[4];
+  int count = 0;
   for (int k : order) {
-    if (!enabled_[k]) continue;
-    const Image& in = out.empty() ? image : out;  // the first adjustment reads the input itself: no copy
-    switch (k) {
-      case 0:
-        out = adjust_brightness(in, factors[0]);
-        break;
-      case 1:
-        out = adjust_contrast(in, factors[1]);
-        break;
-      case 2:
-        out = adjust_saturation(in, factors[2]);
-        break;
-      default:
-        out = adjust_hue(in, factors[3]);
-        break;
-    }
+    if (enabled_[k]) adjustments[count++] = {static_cast<ColourAdjustment::Kind>(k), factors[k]};
   }
-  return out.empty() ? image : out;
+  return adjust_colours(image, {adjustments, static_cast<std::size_t>(count)});  // in one or two passes
 }
 std::string ColorJitter::describe() const {
   std::ostringstream out;

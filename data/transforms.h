@@ -11,13 +11,15 @@
 // Where torchvision rounds and where it truncates matters for pixel equality, and is kept: resize and rotate round
 // (half to even) to uint8; the colour adjustments truncate (torch's float -> uint8 cast), and their grayscale is
 // itself truncated to uint8 first. Arithmetic is float, in torch's order. tests/test_transforms.cpp compares with
-// torchvision's outputs (tests/fixtures/data/, made by scripts/fixtures_data.py) to within 1 per pixel.
+// torchvision's outputs (tests/fixtures/data/, made by scripts/fixtures_data.py) to within 1 per pixel (the colour
+// adjustments: exactly).
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -64,6 +66,21 @@ Image adjust_saturation(const Image& image, double factor);
 Image adjust_hue(const Image& image, double hue_factor);
 // rgb_to_grayscale as torchvision computes it for uint8: trunc(0.2989 R + 0.587 G + 0.114 B).
 std::vector<std::uint8_t> grayscale(const Image& image);
+
+// Several of the adjustments above, applied in order: the same pixels as calling adjust_brightness ... one after
+// another, in one pass over the image (two when a contrast follows another adjustment, whose output's mean gray it
+// needs; one more when it is first) and without intermediate images. ColorJitter uses it.
+struct ColourAdjustment {
+  enum Kind { brightness, contrast, saturation, hue };  // ColorJitter's order
+  Kind kind;
+  double factor;
+};
+Image adjust_colours(const Image& image, std::span<const ColourAdjustment> adjustments);
+
+// torchvision's _rgb2hsv on n colours given as planar floats with integer values 0..255 (its input x / 255 is taken
+// here): hue in [0, 1), saturation, value, bit for bit as torch's float32 arithmetic gives them.
+void rgb_to_hsv(const float* red, const float* green, const float* blue, float* hue, float* saturation, float* value,
+                std::size_t n);
 
 // ---- normalisation into floats ----
 

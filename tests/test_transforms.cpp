@@ -2,7 +2,10 @@
 // scripts/fixtures_data.py), small hand-computed cases, and the random transforms' semantics and determinism.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
+#include <numeric>
 #include <set>
 #include <sstream>
 
@@ -62,17 +65,18 @@ TEST(TransformsTorchvision, Resize) {
 }
 
 TEST(TransformsTorchvision, ColourAdjustments) {
+  // Exact: every float operation rounded as torch rounds it (no FMA contraction; see data/transforms_color.cpp).
   for (double f : {0.0, 0.6, 1.7}) {
-    EXPECT_TRUE(images_near(adjust_brightness(card(), f), fixture("brightness/" + py_float(f)), 1)) << f;
+    EXPECT_TRUE(images_near(adjust_brightness(card(), f), fixture("brightness/" + py_float(f)), 0)) << f;
   }
   for (double f : {0.0, 0.5, 1.8}) {
-    EXPECT_TRUE(images_near(adjust_contrast(card(), f), fixture("contrast/" + py_float(f)), 1)) << f;
+    EXPECT_TRUE(images_near(adjust_contrast(card(), f), fixture("contrast/" + py_float(f)), 0)) << f;
   }
   for (double f : {0.0, 0.4, 2.0}) {
-    EXPECT_TRUE(images_near(adjust_saturation(card(), f), fixture("saturation/" + py_float(f)), 1)) << f;
+    EXPECT_TRUE(images_near(adjust_saturation(card(), f), fixture("saturation/" + py_float(f)), 0)) << f;
   }
   for (double f : {-0.5, -0.4, -0.1, 0.0, 0.25, 0.5}) {
-    EXPECT_TRUE(images_near(adjust_hue(card(), f), fixture("hue/" + py_float(f)), 1)) << f;
+    EXPECT_TRUE(images_near(adjust_hue(card(), f), fixture("hue/" + py_float(f)), 0)) << f;
   }
 }
 
@@ -107,6 +111,35 @@ TEST(TransformsTorchvision, Normalize) {
   const Tensor got = Normalize{}.to_tensor(card());
   EXPECT_EQ(got.shape(), (Shape{3, card().height, card().width}));
   EXPECT_TRUE(edat::testing::all_close(got, fixtures().at("normalize"), 1e-6, 1e-6));
+}
+
+TEST(TransformsTorchvision, NormalizeIsBitExactForEveryValue) {
+  // Normalize may skip its divisions (corrected multiplications, checked per call); the result must be torch's
+  // (x / 255 - mean) / std bit for bit, for every value, ImageNet's statistics and random ones.
+  Image values(256, 1);
+  for (int x = 0; x < 256; ++x)
+    values.at(0, x, 0) = values.at(0, x, 1) = values.at(0, x, 2) = static_cast<std::uint8_t>(x);
+  Generator rng(9);
+  std::vector<Normalize> normalizes{Normalize{}};
+  for (int k = 0; k < 300; ++k) {
+    Normalize n;
+    for (int c = 0; c < 3; ++c) {
+      n.mean[c] = static_cast<float>(rng.next_unit());
+      n.std[c] = static_cast<float>(0.01 + 2 * rng.next_unit());
+    }
+    normalizes.push_back(n);
+  }
+  std::vector<float> chw(3 * 256);
+  for (const Normalize& n : normalizes) {
+    n(values, chw.data());
+    for (int c = 0; c < 3; ++c) {
+      for (int x = 0; x < 256; ++x) {
+        const float want = (static_cast<float>(x) / 255.0f - n.mean[c]) / n.std[c];
+        ASSERT_EQ(std::bit_cast<std::uint32_t>(chw[c * 256 + x]), std::bit_cast<std::uint32_t>(want))
+            << "x " << x << ", mean " << n.mean[c] << ", std " << n.std[c];
+      }
+    }
+  }
 }
 
 // ---- hand-computed ----
@@ -173,6 +206,145 @@ TEST(Transforms, ColourIdentities) {
   EXPECT_TRUE(throws_with([] { adjust_brightness(card(), -1); }, {"adjust_brightness", "negative"}));
   // brightness 0.5 on one pixel: trunc(0.5 * 201) = 100.
   EXPECT_EQ(adjust_brightness(make_image(1, 1, {201, 3, 255}), 0.5).pixels, (std::vector<std::uint8_t>{100, 1, 127}));
+}
+
+// ---- the colour kernels, exhaustively ----
+//
+// The fast hue kernel replaces torch's float32 divisions by corrected multiplications, which are exact only where
+// checked; its input is one of the 2^24 colours, so every case is checked here. This file is compiled with
+// -ffp-contract=off (tests/CMakeLists.txt), so the references below round every operation, as torch does.
+
+// torchvision's _rgb2hsv for one colour, straight from its formulas with plain divisions.
+struct Hsv {
+  float h, s, v;
+};
+Hsv reference_rgb_to_hsv(int red, int green, int blue) {
+  const float r = static_cast<float>(red) / 255.0f, g = static_cast<float>(green) / 255.0f;
+  const float b = static_cast<float>(blue) / 255.0f;
+  const float maxc = std::max({r, g, b}), minc = std::min({r, g, b});
+  const bool eqc = maxc == minc;
+  const float cr = maxc - minc;
+  const float s = cr / (eqc ? 1.0f : maxc);
+  const float cr_divisor = eqc ? 1.0f : cr;
+  const float rc = (maxc - r) / cr_divisor, gc = (maxc - g) / cr_divisor, bc = (maxc - b) / cr_divisor;
+  const float hr = static_cast<float>(maxc == r) * (bc - gc);
+  const float hg = static_cast<float>(maxc == g && maxc != r) * (2.0f + rc - bc);
+  const float hb = static_cast<float>(maxc != g && maxc != r) * (4.0f + gc - rc);
+  return {std::fmod((hr + hg + hb) / 6.0f + 1.0f, 1.0f), s, maxc};
+}
+
+// torchvision's adjust_hue for one colour given its reference hsv: torch.remainder, _hsv2rgb, * 255, uint8 cast.
+std::array<std::uint8_t, 3> reference_hue(const Hsv& hsv, double hue_factor) {
+  float h = std::fmod(hsv.h + static_cast<float>(hue_factor), 1.0f);  // torch.remainder(x, 1)
+  if (h != 0.0f && h < 0.0f) h += 1.0f;
+  const float i = std::floor(h * 6.0f), f = h * 6.0f - i;
+  const float v = hsv.v, p = std::clamp(v * (1.0f - hsv.s), 0.0f, 1.0f);
+  const float q = std::clamp(v * (1.0f - hsv.s * f), 0.0f, 1.0f);
+  const float t = std::clamp(v * (1.0f - hsv.s * (1.0f - f)), 0.0f, 1.0f);
+  const float rgb[6][3] = {{v, t, p}, {q, v, p}, {p, v, t}, {p, q, v}, {t, p, v}, {v, p, q}};
+  const float* out = rgb[static_cast<int>(i) % 6];
+  return {static_cast<std::uint8_t>(out[0] * 255.0f), static_cast<std::uint8_t>(out[1] * 255.0f),
+          static_cast<std::uint8_t>(out[2] * 255.0f)};
+}
+
+// The 65536 colours with this red, as a 256x256 image (green down, blue across).
+Image colours_with_red(int red) {
+  Image image(256, 256);
+  for (int g = 0; g < 256; ++g) {
+    for (int b = 0; b < 256; ++b) {
+      std::uint8_t* p = &image.at(g, b, 0);
+      p[0] = static_cast<std::uint8_t>(red), p[1] = static_cast<std::uint8_t>(g), p[2] = static_cast<std::uint8_t>(b);
+    }
+  }
+  return image;
+}
+
+TEST(ColourKernelsExhaustive, RgbToHsvMatchesTorchForAllColours) {
+  std::vector<float> r(65536), g(65536), b(65536), h(65536), s(65536), v(65536);
+  std::size_t mismatches = 0;
+  for (int red = 0; red < 256; ++red) {
+    for (int i = 0; i < 65536; ++i) {
+      r[i] = static_cast<float>(red), g[i] = static_cast<float>(i >> 8), b[i] = static_cast<float>(i & 255);
+    }
+    rgb_to_hsv(r.data(), g.data(), b.data(), h.data(), s.data(), v.data(), 65536);
+    for (int i = 0; i < 65536; ++i) {
+      const Hsv want = reference_rgb_to_hsv(red, i >> 8, i & 255);
+      const bool same = std::bit_cast<std::uint32_t>(h[i]) == std::bit_cast<std::uint32_t>(want.h) &&
+                        std::bit_cast<std::uint32_t>(s[i]) == std::bit_cast<std::uint32_t>(want.s) &&
+                        std::bit_cast<std::uint32_t>(v[i]) == std::bit_cast<std::uint32_t>(want.v);
+      if (!same && ++mismatches <= 5) {
+        ADD_FAILURE() << "rgb (" << red << ", " << (i >> 8) << ", " << (i & 255) << "): hsv " << h[i] << " " << s[i]
+                      << " " << v[i] << ", torch " << want.h << " " << want.s << " " << want.v;
+      }
+    }
+  }
+  EXPECT_EQ(mismatches, 0u);
+}
+
+TEST(ColourKernelsExhaustive, AdjustHueMatchesTorchForAllColours) {
+  const double shifts[] = {-0.5, -0.05, 0.013, 0.05, 0.5};
+  std::size_t mismatches = 0;
+  for (int red = 0; red < 256; ++red) {
+    const Image colours = colours_with_red(red);
+    std::vector<Hsv> hsv(65536);
+    for (int i = 0; i < 65536; ++i) hsv[i] = reference_rgb_to_hsv(red, i >> 8, i & 255);
+    for (double shift : shifts) {
+      const Image got = adjust_hue(colours, shift);
+      for (int i = 0; i < 65536; ++i) {
+        const std::array<std::uint8_t, 3> want = reference_hue(hsv[i], shift);
+        if (!std::equal(want.begin(), want.end(), &got.pixels[3 * i]) && ++mismatches <= 5) {
+          ADD_FAILURE() << "rgb (" << red << ", " << (i >> 8) << ", " << (i & 255) << ") shifted by " << shift;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(mismatches, 0u);
+}
+
+// ---- the fused colour adjustments ----
+
+// The single adjust_* functions one after another: what adjust_colours and ColorJitter must equal.
+Image adjust_sequentially(Image image, const std::vector<ColourAdjustment>& adjustments) {
+  Image (*const single[])(const Image&, double) = {adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue};
+  for (const ColourAdjustment& a : adjustments) image = single[a.kind](image, a.factor);
+  return image;
+}
+
+// Random images (sizes that are not multiples of the kernels' chunk), extreme values only (0 and 255), a uniform
+// gray (max == min everywhere) and a single pixel.
+std::vector<Image> colour_test_images() {
+  std::vector<Image> images{edat::testing::synthetic_image(37, 29, 3), Image(23, 19), Image(31, 17), Image(9, 7),
+                            Image(1, 1)};
+  Generator rng(42);
+  for (std::uint8_t& x : images[1].pixels) x = static_cast<std::uint8_t>(rng.next_bits());
+  for (std::uint8_t& x : images[2].pixels) x = rng.next_unit() < 0.5 ? 0 : 255;
+  std::fill(images[3].pixels.begin(), images[3].pixels.end(), 131);
+  images[4].pixels = {255, 0, 77};
+  return images;
+}
+
+TEST(ColourAdjustments, FusedEqualsSequentialForAllOrdersAndSubsets) {
+  const std::vector<Image> images = colour_test_images();
+  int order[4] = {0, 1, 2, 3};
+  Generator rng(7);
+  do {
+    for (int enabled = 0; enabled < 16; ++enabled) {  // bit k: adjustment k is on
+      for (int draw = 0; draw < 3; ++draw) {
+        std::vector<ColourAdjustment> adjustments;
+        for (int k : order) {
+          if (!(enabled >> k & 1)) continue;
+          // factors up to 2 (0 and 2 included on the first draws), hue in [-0.5, 0.5]
+          const double u = draw == 0 ? 0.0 : draw == 1 ? 1.0 : rng.next_unit();
+          adjustments.push_back({static_cast<ColourAdjustment::Kind>(k), k == 3 ? u - 0.5 : 2.0 * u});
+        }
+        for (const Image& image : images) {
+          EXPECT_EQ(adjust_colours(image, adjustments).pixels, adjust_sequentially(image, adjustments).pixels)
+              << "order " << order[0] << order[1] << order[2] << order[3] << ", enabled " << enabled << ", draw "
+              << draw << ", image " << image.width << "x" << image.height;
+        }
+      }
+    }
+  } while (std::next_permutation(order, order + 4));
 }
 
 // ---- random transforms ----
@@ -322,6 +494,41 @@ TEST(RandomTransforms, ColorJitterUsesARandomOrderOfTheAdjustments) {
   Generator rng(5);
   EXPECT_EQ(ColorJitter(0, 0, 0, 0).apply(card(), rng).pixels, card().pixels);
   EXPECT_TRUE(throws_with([] { ColorJitter(0, 0, 0, 0.7f); }, {"hue", "0.7"}));
+}
+
+TEST(RandomTransforms, ColorJitterEqualsTheSingleAdjustmentsInItsOrder) {
+  // ColorJitter's draws replayed (randperm(4) by Fisher-Yates, then one factor per enabled adjustment), applied one
+  // adjustment at a time, for many samples: all orders occur.
+  const std::vector<Image> images = colour_test_images();
+  const float amounts[3][4] = {{0.2f, 0.2f, 0.2f, 0.05f}, {0.9f, 0.0f, 0.5f, 0.5f}, {0.0f, 0.7f, 0.0f, 0.0f}};
+  std::set<std::string> orders;
+  for (int j = 0; j < 3; ++j) {
+    for (std::uint64_t i = 0; i < 300; ++i) {
+      Generator rng = sample_generator(3, 0, i), replay = rng;
+      int order[4] = {0, 1, 2, 3};
+      for (int n = 3; n > 0; --n) {
+        const int pick = std::min(n, static_cast<int>(replay.next_unit() * (n + 1)));
+        std::swap(order[n], order[pick]);
+      }
+      double factors[4];
+      for (int k = 0; k < 4; ++k) {  // the ranges as ColorJitter keeps them, in float
+        const float a = amounts[j][k], low = k == 3 ? -a : std::max(0.0f, 1.0f - a), high = k == 3 ? a : 1.0f + a;
+        if (a > 0) factors[k] = low + (static_cast<double>(high) - low) * replay.next_unit();
+      }
+      std::vector<ColourAdjustment> adjustments;
+      std::string text;
+      for (int k : order) {
+        if (amounts[j][k] > 0) adjustments.push_back({static_cast<ColourAdjustment::Kind>(k), factors[k]});
+        text += std::to_string(k);
+      }
+      orders.insert(text);
+      const Image& image = images[i % images.size()];
+      const ColorJitter jitter(amounts[j][0], amounts[j][1], amounts[j][2], amounts[j][3]);
+      EXPECT_EQ(jitter.apply(image, rng).pixels, adjust_sequentially(image, adjustments).pixels)
+          << "jitter " << j << ", sample " << i << ", order " << text;
+    }
+  }
+  EXPECT_EQ(orders.size(), 24u);
 }
 
 TEST(RandomTransforms, ComposeAndDecodeHint) {
