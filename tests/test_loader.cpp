@@ -146,6 +146,33 @@ TEST(Loader, DecodingOnlyTheBoxGivesTheSameBatches) {
   }
 }
 
+// The top-left 8x8 pixels: a box that a file cut short in its lower half still holds.
+class TopLeftCrop : public Transform {
+ public:
+  Image apply(const Image& image, Generator&) const override { return crop(image, 0, 0, 8, 8); }
+  std::string describe() const override { return "TopLeftCrop(8)"; }
+  std::optional<Box> input_box(int, int, Generator&) const override { return Box{0, 0, 8, 8}; }
+};
+
+TEST(Loader, DecodingOnlyTheBoxStillSkipsATruncatedJpeg) {
+  // The box is decodable, but the file is cut short (its end-of-image marker is missing): skipped and counted, as
+  // with whole decodes.
+  TempDir dir("loader");
+  std::vector<Sample> samples = write_images(dir, 3);
+  const std::vector<std::uint8_t> jpeg = encode_jpeg(edat::testing::synthetic_image(64, 64), 95);
+  write_file_bytes(dir.file("truncated.jpg"), std::vector<std::uint8_t>(jpeg.begin(), jpeg.begin() + jpeg.size() / 2));
+  samples.push_back({.path = dir.file("truncated.jpg"), .age = 99});
+  ListDataset dataset("with_truncated", samples);
+  Compose top_left;
+  top_left.add<TopLeftCrop>();
+  Loader loader(dataset, top_left,
+                {.batch_size = 4, .shuffle = false, .workers = 0, .warn = [](const std::string&) {}});
+  const auto epoch = whole_epoch(loader, 0);
+  ASSERT_EQ(epoch.size(), 1u);
+  EXPECT_EQ(epoch[0].size(), 3u);
+  EXPECT_EQ(loader.stats().distinct_bad_files, 1u);
+}
+
 TEST(Loader, HeldBatchesAreNeverReused) {
   // Batch buffers are pooled; one the caller still holds (or a view of it) must not be overwritten.
   TempDir dir("loader");
