@@ -61,8 +61,7 @@ int main(int argc, char** argv) {
   try {
     const Device device = Device::parse(device_name);
     if (device.is_cuda() && !cuda::is_available()) {
-      throw Error(cuda::is_built() ? "--device cuda: no CUDA device or driver on this machine"
-                                   : "--device cuda: this build has no CUDA backend (configure with -DEDAT_CUDA=ON)");
+      throw Error("--device cuda: no CUDA device: " + cuda::unavailable_reason());
     }
     Generator gen(0);
     auto model = models::make_resnet(arch, 1, gen);

@@ -41,8 +41,8 @@ Loader::Loader(const Dataset& dataset, Compose transforms, LoaderOptions options
   EDAT_CHECK(options_.workers >= 0, who << ": workers " << options_.workers << " must not be negative");
   EDAT_CHECK(options_.prefetch >= 0, who << ": prefetch " << options_.prefetch << " must not be negative");
   EDAT_CHECK(options_.device.is_cpu() || cuda::is_available(),
-             who << ": batches for " << options_.device.str() << " need a CUDA device, and "
-                 << (cuda::is_built() ? "this machine has none" : "this build has no CUDA backend"));
+             who << ": batches for " << options_.device.str() << " need a CUDA device, and there is none: "
+                 << cuda::unavailable_reason());
   EDAT_CHECK(!options_.drop_last || dataset_.size() >= static_cast<std::size_t>(options_.batch_size),
              who << ": drop_last with batch_size " << options_.batch_size << " leaves no batch of the "
                  << dataset_.size() << " samples");

@@ -58,10 +58,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   //   dbias = sum dy,  dweight = sum dy xhat,  dx = weight invstd / m (m dy - dbias - xhat dweight).
   return record(
       "batch_norm", y.view(x.shape()), {x, weight, bias},
-      [x4, w, save_mean, save_invstd](const Tensor& g, const std::vector<bool>& needs) {
+      [x4, w, save_mean, save_invstd, eps](const Tensor& g, const std::vector<bool>& needs) {
         Tensor gx = new_like(g, x4.shape()), gw = new_like(g, w.shape()), gb = new_like(g, w.shape());
         layer_kernels(g.device())
-            .batch_norm_backward_train(g.view(x4.shape()), x4, w, save_mean, save_invstd, gx, gw, gb);
+            .batch_norm_backward_train(g.view(x4.shape()), x4, w, save_mean, save_invstd, gx, gw, gb, eps);
         return Grads{needs[0] ? gx.view(g.shape()) : Tensor(), needs[1] ? gw : Tensor(), needs[2] ? gb : Tensor()};
       });
 }

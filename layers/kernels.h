@@ -10,6 +10,10 @@
 
 namespace edat::nn {
 
+// The words that open edat's error when cuDNN has no engine for an f64 problem: its legacy API runs f64 through fewer
+// engines than f32 (docs/ARCHITECTURE.md). f64 tests on CUDA skip on them, saying so, rather than fail.
+inline constexpr const char* kCudnnHasNoF64Engine = "cuDNN has no f64 engine for this";
+
 class LayerKernels {
  public:
   virtual ~LayerKernels() = default;
@@ -34,9 +38,10 @@ class LayerKernels {
                                         Tensor& save_invstd, double momentum, double eps) = 0;
   // With xhat = (x - mean) invstd, m = N H W:
   //   dbias = sum dy,  dweight = sum dy xhat,  dx = weight invstd / m (m dy - dbias - xhat dweight).
+  // eps is the forward's: the CPU kernel reads invstd alone, but cuDNN asks for the same eps in both passes.
   virtual void batch_norm_backward_train(const Tensor& dy, const Tensor& x, const Tensor& weight,
                                          const Tensor& save_mean, const Tensor& save_invstd, Tensor& dx,
-                                         Tensor& dweight, Tensor& dbias) = 0;
+                                         Tensor& dweight, Tensor& dbias, double eps) = 0;
 
   // ---- max pooling: indices (i64, y's shape) hold the flat h * W + w input position of each maximum ----
   virtual void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const Pool2dOptions& options) = 0;

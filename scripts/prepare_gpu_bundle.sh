@@ -12,17 +12,21 @@
 #
 # gpu_bundle/bundle.tar.xz (xz: the binaries shrink 4x, about 5 MiB -> 1.3 MiB each; unpacked there by gpu_check.sh)
 #   bin/         stripped binaries: the CUDA-carrying tests, train_resnet, bench_train_gpu
-#   lib/         the shared libraries they need that a bare CUDA image may lack (libturbojpeg, libzip, ...);
-#                gpu_check.sh uses a copy only when that machine has none of its own
+#   lib/         every shared library the binaries resolve here (ldd), but those the GPU machine supplies itself:
+#                glibc, libstdc++/libgcc, the driver, and cuBLAS/cuDNN/NVRTC (scripts/gpu_bundle_libs.sh says why);
+#                gpu_check.sh uses a copy only when that machine has none of its own. The script fails when a
+#                bundled binary or library needs something neither carried nor supplied, or when `ldd -r` with
+#                only lib/ added reports a library not found or a symbol undefined.
+#   tools/       cuobjdump and compute-sanitizer from NVIDIA's PyPI wheels (scripts/get_gpu_tools.sh)
 #   source_dir   the source folder the build was configured from: the tests open fixtures by absolute paths under
 #                it, so gpu_check.sh links that path to the checkout there
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 build_dir="${BUILD_DIR:-build-gpu}"
 
-tests=(test_cuda_backend test_layers_cuda test_optim_cuda test_resnet test_losses test_optim_parity
-       test_loader test_tensor test_models)
-apps=(train_resnet bench_train_gpu)
+source scripts/cuda_tests.sh  # cuda_test_binaries: the tests gpu_check.sh runs
+tests=("${cuda_test_binaries[@]}")
+apps=(train_resnet bench_train_gpu cuda_info)
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DEDAT_CUDA=ON -DEDAT_NATIVE=OFF \
   -DEDAT_BUILD_FUZZERS=OFF >/dev/null
 cmake --build "$build_dir" -j"${JOBS:-2}" --target "${tests[@]}" "${apps[@]}"
@@ -35,16 +39,14 @@ for name in "${tests[@]}" "${apps[@]}"; do
   [[ -n "$path" ]] || { echo "prepare_gpu_bundle.sh: $name was not built in $build_dir" >&2; exit 1; }
   strip -o "$stage/bin/$name" "$path"
 done
-# Libraries outside glibc, libstdc++ and CUDA that the binaries load; copied with their soname.
-for lib in $(ldd "$stage"/bin/* | awk '$3 ~ /^\// { print $1 }' | sort -u); do
-  case "$lib" in
-    libturbojpeg* | libzip* | libgomp* | libbz2* | libcrypto* | libz.so*)
-      cp -L "$(ldd "$stage"/bin/* | awk -v l="$lib" '$1 == l { print $3; exit }')" "$stage/lib/$lib" ;;
-  esac
-done
+bash scripts/gpu_bundle_libs.sh copy "$stage/lib" "$stage"/bin/*
+bash scripts/gpu_bundle_libs.sh check "$stage/lib" "$stage"/bin/*
+# cuobjdump and compute-sanitizer (the GPU machine's toolkit may lack them, and it has no network).
+bash scripts/get_gpu_tools.sh
+cp -r gpu_tools "$stage/tools"
 sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build_dir/CMakeCache.txt" >"$stage/source_dir"
 du -b "$stage"/bin/* "$stage"/lib/* | sort -n
 rm -rf gpu_bundle
 mkdir -p gpu_bundle
-tar -C "$stage" -cf - bin lib source_dir | xz -6 -T"${JOBS:-2}" >gpu_bundle/bundle.tar.xz
+tar -C "$stage" -cf - bin lib tools source_dir | xz -6 -T"${JOBS:-2}" >gpu_bundle/bundle.tar.xz
 echo "prepare_gpu_bundle.sh: gpu_bundle/bundle.tar.xz holds $(du -b gpu_bundle/bundle.tar.xz | cut -f1) bytes"

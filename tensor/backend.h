@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "tensor/tensor.h"
 
@@ -100,6 +101,9 @@ Backend& backend(Device device);
 namespace cuda {
 bool is_built();        // this build includes the CUDA backend
 bool is_available();    // ... and a CUDA device is present with a working driver
+// Why is_available() is false, in words ("this edat build has no CUDA backend ...", or the CUDA runtime's error
+// name and text, e.g. "cudaGetDeviceCount failed: cudaErrorNoDevice: ..."); empty when a device is available.
+std::string unavailable_reason();
 int device_count();     // 0 when not available
 MemoryStats memory_stats(int device_index = 0);
 void reset_peak_memory_stats(int device_index = 0);

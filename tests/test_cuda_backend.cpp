@@ -1,6 +1,7 @@
 // The CUDA backend against the CPU backend: every Backend operation called directly, every op of autograd/ops.h
 // forward and backward (gradients of sum(op(x) * w) on both devices), the caching allocator's counters, pinned
 // copies and the random stream. Every test skips when the machine has no CUDA device.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -13,6 +14,9 @@
 #include "autograd/ops.h"
 #include "tensor/backend.h"
 #include "tensor/factory.h"
+#if EDAT_HAS_CUDA
+#include "tensor/cuda/cuda_allocator.h"
+#endif
 #include "tests/test_util.h"
 
 using namespace edat;
@@ -656,5 +660,31 @@ TEST(CudaMemory, PinnedCopiesRoundTrip) {
   cuda::empty_cache();  // also frees the cached pinned blocks
   cuda::synchronize();
 }
+
+#if EDAT_HAS_CUDA
+// A pinned block remembers the devices whose streams have copies from it queued: its reuse waits on their streams,
+// whatever device is current on the thread that frees it. A block no copy read is free for reuse at once.
+TEST(CudaMemory, PinnedBlocksWaitForTheDeviceTheirCopyWentTo) {
+  EDAT_REQUIRE_CUDA();
+  const Tensor unused = empty({1 << 16}, {.pinned = true});
+  EXPECT_EQ(cuda_impl::pinned_devices_used(*unused.impl()->storage), 0u);
+  const Tensor pinned = random_tensor({1 << 16}, -1, 1, DType::f32, 3).pin_memory();
+  const Tensor on_device = pinned.to(kCuda);
+  EXPECT_EQ(cuda_impl::pinned_devices_used(*pinned.impl()->storage), 1u) << "cuda:0's bit";
+
+  if (cuda::device_count() < 2) GTEST_SKIP() << "the cross-device case needs two GPUs; this machine has one";
+  const Device second = Device::cuda(1);
+  for (int round = 0; round < 20; ++round) {
+    Tensor source = random_tensor({1 << 22}, -1, 1, DType::f32, 10 + round).pin_memory();
+    const Tensor expected = source.clone();  // pageable copy of what the device must receive
+    const Tensor copied = source.to(second);  // queued on cuda:1 while cuda:0 is current on this thread
+    EXPECT_EQ(cuda_impl::pinned_devices_used(*source.impl()->storage), 2u) << "cuda:1's bit";
+    source = Tensor();  // freed here, with cuda:0 current
+    Tensor reused = empty({1 << 22}, {.pinned = true});  // may be the same block, but only once cuda:1 read it
+    std::fill_n(reused.data<float>(), reused.numel(), 7.0f);
+    EXPECT_TRUE(bit_identical(copied, expected)) << "round " << round;
+  }
+}
+#endif
 
 }  // namespace

@@ -70,4 +70,16 @@ TEST(Errors, CudaWithoutCuda) {
   if (cuda::is_available()) GTEST_SKIP() << "a CUDA device is present";
   const std::string expected = cuda::is_built() ? "not available" : "no CUDA backend";
   EXPECT_TRUE(throws_with([] { ones({2}, {.device = Device::cuda(0)}); }, {"cuda:0", expected}));
+  // The reason is the runtime's own: its error name (cudaErrorNoDevice, cudaErrorInsufficientDriver, ...), kept
+  // rather than turned into a silent 0.
+  const std::string reason = cuda::unavailable_reason();
+  EXPECT_TRUE(throws_with([] { ones({2}, {.device = Device::cuda(0)}); }, {reason}));
+  if (cuda::is_built()) {
+    EXPECT_TRUE(reason.find("cudaError") != std::string::npos || reason.find("0 devices") != std::string::npos)
+        << reason;
+  }
+}
+
+TEST(Errors, UnavailableReasonIsEmptyExactlyWhenCudaIsAvailable) {
+  EXPECT_EQ(cuda::unavailable_reason().empty(), cuda::is_available()) << cuda::unavailable_reason();
 }

@@ -11,8 +11,13 @@
 #include "layers/functional.h"
 #include "layers/kernels.h"
 #include "tensor/backend.h"
+#include "tensor/determinism.h"
 #include "tensor/factory.h"
 #include "tests/test_util.h"
+#if EDAT_HAS_CUDA
+#include "layers/cuda/cudnn_status.h"
+#include "layers/cuda/cudnn_wrapper.h"
+#endif
 
 using namespace edat;
 using edat::nn::Conv2dOptions;
@@ -141,7 +146,8 @@ TEST(CudaLayers, Conv2dForwardAndBackwardMatchCpu) {
       const Tensor bias = c.bias ? random_tensor({c.weight[0]}, -0.5, 0.5, dtype, seed++) : Tensor();
       const Tensor cotangent = random_tensor(conv_output_shape(c), -1, 1, dtype, seed++);
       const ConvResult cpu = conv_on(kCpu, x, weight, bias, cotangent, c.options);
-      const ConvResult gpu = conv_on(kCuda, x, weight, bias, cotangent, c.options);
+      ConvResult gpu;
+      EDAT_SKIP_IF_CUDNN_LACKS_F64(gpu = conv_on(kCuda, x, weight, bias, cotangent, c.options));
       const double rtol = rtol_for(dtype, kCudnnRtol);
       const std::string what = name_of(c.name, dtype);
       EXPECT_TRUE(matches_cpu(gpu.y, cpu.y, rtol)) << what << ": y";
@@ -165,7 +171,8 @@ TEST(CudaLayers, Conv2dAlgorithmCacheHitGivesTheSameResult) {
     const Tensor x = random_tensor(main_case.x, -1, 1, dtype, 101);
     const Tensor weight = random_tensor(main_case.weight, -0.05, 0.05, dtype, 102);
     const Tensor cotangent = random_tensor(conv_output_shape(main_case), -1, 1, dtype, 103);
-    const ConvResult first = conv_on(kCuda, x, weight, Tensor(), cotangent, main_case.options);
+    ConvResult first;
+    EDAT_SKIP_IF_CUDNN_LACKS_F64(first = conv_on(kCuda, x, weight, Tensor(), cotangent, main_case.options));
     for (const ConvCase& other : {kConvCases[0], kConvCases[4]}) {  // other keys in between
       const Tensor ox = random_tensor(other.x, -1, 1, dtype, 104);
       const Tensor ow = random_tensor(other.weight, -1, 1, dtype, 105);
@@ -208,6 +215,7 @@ struct BatchNormCase {
   Shape x;
   bool affine;
   double momentum, eps;
+  double spread = 2;  // x uniform in [1, 1 + spread]: a small spread makes a variance near eps, where eps matters
 };
 
 TEST(CudaLayers, BatchNormTrainingAndEvaluationMatchCpu) {
@@ -215,12 +223,14 @@ TEST(CudaLayers, BatchNormTrainingAndEvaluationMatchCpu) {
   const std::vector<BatchNormCase> cases = {
       {{4, 6, 5, 7}, true, 0.1, 1e-5}, {{16, 32, 14, 14}, true, 0.1, 1e-5}, {{4, 6, 5, 7}, false, 0.3, 1e-3},
       {{2, 3, 1, 1}, true, 0.1, 1e-5}, {{8, 5}, true, 0.1, 1e-5},           {{64, 8, 3, 3}, true, 1.0, 1e-5},
+      // eps 1e-3 against a variance of about 1e-3: the backward must use the forward's eps, not a default.
+      {{4, 6, 5, 7}, true, 0.1, 1e-3, 0.1},
   };
   for (DType dtype : {DType::f32, DType::f64}) {
     std::uint64_t seed = 1;
     for (const BatchNormCase& c : cases) {
       const std::int64_t C = c.x[1];
-      const Tensor x = random_tensor(c.x, 1, 3, dtype, seed++);  // a mean far from 0
+      const Tensor x = random_tensor(c.x, 1, 1 + c.spread, dtype, seed++);  // a mean far from 0
       const Tensor weight = c.affine ? random_tensor({C}, 0.5, 1.5, dtype, seed++) : Tensor();
       const Tensor bias = c.affine ? random_tensor({C}, -0.5, 0.5, dtype, seed++) : Tensor();
       const Tensor running_mean = random_tensor({C}, -0.5, 0.5, dtype, seed++);
@@ -230,8 +240,9 @@ TEST(CudaLayers, BatchNormTrainingAndEvaluationMatchCpu) {
       for (bool training : {true, false}) {
         const BatchNormResult cpu =
             batch_norm_on(kCpu, x, weight, bias, running_mean, running_var, cotangent, training, c.momentum, c.eps);
-        const BatchNormResult gpu =
-            batch_norm_on(kCuda, x, weight, bias, running_mean, running_var, cotangent, training, c.momentum, c.eps);
+        BatchNormResult gpu;
+        EDAT_SKIP_IF_CUDNN_LACKS_F64(gpu = batch_norm_on(kCuda, x, weight, bias, running_mean, running_var, cotangent,
+                                                         training, c.momentum, c.eps));
         const std::string what =
             name_of(shape_str(c.x) + (training ? " training" : " evaluation") + (c.affine ? "" : " without affine") +
                         ", momentum " + std::to_string(c.momentum),
@@ -398,5 +409,99 @@ TEST(CudaLayers, DropoutGradientMatchesCpu) {
   EXPECT_TRUE(matches_cpu(values[1], values[0], kRtol));
   EXPECT_TRUE(matches_cpu(grads[1], grads[0], kRtol));
 }
+
+// ---- deterministic mode (tensor/determinism.h) ----
+
+// Sets deterministic mode for the scope and restores the previous mode after.
+class DeterministicScope {
+ public:
+  explicit DeterministicScope(bool on) : previous_(deterministic()) { set_deterministic(on); }
+  ~DeterministicScope() { set_deterministic(previous_); }
+  DeterministicScope(const DeterministicScope&) = delete;
+  DeterministicScope& operator=(const DeterministicScope&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Two runs of the same convolutions (the ResNet shapes whose fastest backward algorithms use atomics) and max
+// pooling with overlapping windows give the same bits in deterministic mode; the max-pool gradient then equals the
+// CPU's bit for bit (the gather adds in the CPU's order).
+TEST(CudaLayers, DeterministicModeRepeatsBitForBit) {
+  EDAT_REQUIRE_CUDA();
+  const DeterministicScope deterministic_mode(true);
+  for (const ConvCase& c : {kConvCases[0], kConvCases[4], kConvCases[8], kConvCases[10]}) {
+    const Tensor x = random_tensor(c.x, -1, 1, DType::f32, 201);
+    const Tensor weight = random_tensor(c.weight, -0.1, 0.1, DType::f32, 202);
+    const Tensor cotangent = random_tensor(conv_output_shape(c), -1, 1, DType::f32, 203);
+    const ConvResult first = conv_on(kCuda, x, weight, Tensor(), cotangent, c.options);
+    const ConvResult second = conv_on(kCuda, x, weight, Tensor(), cotangent, c.options);
+    EXPECT_TRUE(bit_identical(second.y, first.y)) << c.name << ": y";
+    EXPECT_TRUE(bit_identical(second.dx, first.dx)) << c.name << ": dx";
+    EXPECT_TRUE(bit_identical(second.dweight, first.dweight)) << c.name << ": dweight";
+  }
+  for (DType dtype : {DType::f32, DType::f64}) {
+    for (const PoolCase& c : kPoolCases) {
+      const Tensor x = tied_values(c.x, dtype, 7);
+      const Tensor cotangent = random_tensor(nn::max_pool2d(x, c.options).shape(), -1, 1, dtype, 8);
+      Tensor grads[3];
+      for (int run = 0; run < 3; ++run) {
+        const Tensor xd = leaf(x, run == 0 ? kCpu : kCuda);
+        sum(nn::max_pool2d(xd, c.options) * cotangent.to(xd.device())).backward();
+        grads[run] = xd.grad();
+      }
+      const std::string what = name_of(shape_str(c.x), dtype);
+      EXPECT_TRUE(bit_identical(grads[1], grads[0])) << what << ": the gather's gradient is the CPU's";
+      EXPECT_TRUE(bit_identical(grads[2], grads[1])) << what << ": a second run";
+    }
+  }
+}
+
+// ---- cuDNN statuses: pure functions, so these run without a GPU in a CUDA build ----
+#if EDAT_HAS_CUDA
+using nn::cuda_impl::classify_cudnn_status;
+using nn::cuda_impl::cudnn_environment_hint;
+using nn::cuda_impl::CudnnFault;
+
+cudnnStatus_t status_of(int code) { return static_cast<cudnnStatus_t>(code); }
+
+// cuDNN 9 reports sub-codes inside a category (2002-2012 in BAD_PARAM ...): each is classified by its category, and a
+// sub-code that a later cuDNN adds falls in its category too.
+TEST(CudnnStatus, ClassifiesBySubCodeCategory) {
+  EXPECT_EQ(classify_cudnn_status(CUDNN_STATUS_SUCCESS), CudnnFault::none);
+  for (int code = 2000; code <= 2012; ++code) {
+    EXPECT_EQ(classify_cudnn_status(status_of(code)), CudnnFault::bad_param) << code;
+  }
+  for (int code : {3000, 3001, 3002, 3003, 3004, 3007, 3010, 3011, 3012, 3013, 3014, 3099, 4004}) {
+    EXPECT_EQ(classify_cudnn_status(status_of(code)), CudnnFault::algorithm_unavailable) << code;
+    EXPECT_STREQ(cudnn_environment_hint(status_of(code)), "") << code;
+  }
+  for (int code : {4000, 4001, 4002, 4003, 4005, 4006, 5000, 5001, 5002, 5003, 5004, 1004, 1006, 1007}) {
+    EXPECT_EQ(classify_cudnn_status(status_of(code)), CudnnFault::failure) << code;
+  }
+  EXPECT_EQ(classify_cudnn_status(status_of(2099)), CudnnFault::bad_param);
+}
+
+// A broken installation (old driver, mismatched runtime, NVRTC or a sub-library missing) is an environment fault:
+// never a reason to try a slower algorithm, and its message says what to fix.
+TEST(CudnnStatus, EnvironmentFaultsAreErrorsThatSayWhatToFix) {
+  for (int code : {3005, 3006, 3008, 3009, 1001, 1002, 1003, 1005, 1008}) {
+    EXPECT_EQ(classify_cudnn_status(status_of(code)), CudnnFault::environment) << code;
+    EXPECT_STRNE(cudnn_environment_hint(status_of(code)), "") << code;
+  }
+  EXPECT_TRUE(throws_with(
+      [] {
+        nn::cuda_impl::throw_cudnn_error(CUDNN_STATUS_NOT_SUPPORTED_RUNTIME_PREREQUISITE_MISSING,
+                                         "cudnnConvolutionForward", "conv.cpp", 7);
+      },
+      {"cudnnConvolutionForward", "conv.cpp:7", "status 3008", "cannot run in this installation", "NVRTC",
+       "LD_LIBRARY_PATH"}));
+  EXPECT_TRUE(throws_with(
+      [] {
+        nn::cuda_impl::throw_cudnn_error(CUDNN_STATUS_NOT_SUPPORTED_INCOMPATIBLE_CUDA_DRIVER, "cudnnCreate", "h.cpp", 1);
+      },
+      {"status 3005", "driver"}));
+}
+#endif
 
 }  // namespace

@@ -329,9 +329,9 @@ TEST(Loader, PinnedBatchesOnCuda) {
     TempDir dir("loader");
     ListDataset dataset("toy", write_images(dir, 2));
     EXPECT_TRUE(throws_with([&] { Loader l(dataset, fixed_size(), {.device = Device::cuda()}); },
-                            {"cuda:0", "need a CUDA device"}));
-    GTEST_SKIP() << "no CUDA device";
+                            {"cuda:0", "need a CUDA device", cuda::unavailable_reason()}));
   }
+  EDAT_REQUIRE_CUDA();
   TempDir dir("loader");
   ListDataset dataset("toy", write_images(dir, 8));
   Loader loader(dataset, augmenting(), {.batch_size = 4, .seed = 1, .workers = 2, .device = Device::cuda()});

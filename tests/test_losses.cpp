@@ -134,7 +134,7 @@ TEST(Coral, BadInput) {
 }
 
 TEST(LossesCuda, SmoothL1AndCoralMatchTheCpu) {
-  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device: the CUDA loss comparison needs a GPU";
+  EDAT_REQUIRE_CUDA();
   const auto f = load_fixture("losses.safetensors");
   for (double beta : {1.0, 0.0}) {
     Tensor p = f.at("smooth_l1/prediction").to(DType::f32).cuda().set_requires_grad();

@@ -168,11 +168,11 @@ TEST(OptimParity, SmallCnnMatchesPyTorch) { small_cnn_parity(Device::cpu()); }
 TEST(OptimParity, ResNet18MatchesPyTorch) { resnet18_parity(Device::cpu()); }
 
 TEST(OptimParity, SmallCnnOnCudaMatchesPyTorch) {
-  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device: the CUDA optimizer parity needs a GPU";
+  EDAT_REQUIRE_CUDA();
   small_cnn_parity(Device::cuda(0));
 }
 
 TEST(OptimParity, ResNet18OnCudaMatchesPyTorch) {
-  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device: the CUDA optimizer parity needs a GPU";
+  EDAT_REQUIRE_CUDA();
   resnet18_parity(Device::cuda(0));
 }

@@ -113,7 +113,7 @@ TEST(ResNetParity, WeightsFromPthMatchPyTorch) {
 }
 
 TEST(ResNetParity, SeededWeightsOnCudaMatchPyTorch) {
-  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device: the CUDA ResNet-34 parity needs a GPU";
+  EDAT_REQUIRE_CUDA();
   const auto fixture = load_fixture("resnet34_parity.safetensors");
   auto model = models::resnet34(1);
   seeded_weights(*model, 2024);
@@ -121,7 +121,7 @@ TEST(ResNetParity, SeededWeightsOnCudaMatchPyTorch) {
 }
 
 TEST(ResNetCuda, ForwardBackwardMatchCpu) {
-  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device: the CPU-vs-CUDA ResNet-34 comparison needs a GPU";
+  EDAT_REQUIRE_CUDA();
   auto on_cpu = models::resnet34(1), on_gpu = models::resnet34(1);
   seeded_weights(*on_cpu, 99);
   seeded_weights(*on_gpu, 99);

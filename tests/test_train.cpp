@@ -9,6 +9,7 @@
 
 #include "data/demo_faces.h"
 #include "tensor/factory.h"
+#include "tensor/determinism.h"
 #include "test_util.h"
 #include "train/config.h"
 #include "train/objective.h"
@@ -198,6 +199,30 @@ TEST(Trainer, ResumeAfterMaxStepsIsBitIdentical) {
     EXPECT_TRUE(same_weights(final_weights(part), final_weights(whole))) << "stopped at step " << stop_at;
     EXPECT_EQ(resumed.progress.history.size(), 2u);
   }
+}
+
+// On CUDA with --deterministic (tensor/determinism.h), two runs of the same command give the same weights bit for
+// bit, and so does a run stopped by --max-steps and resumed. (Without it cuDNN's backward algorithms and max-pool
+// backward add with atomics, and neither holds: docs/ARCHITECTURE.md.)
+TEST(TrainerCuda, DeterministicRunsAndResumeAreBitIdentical) {
+  EDAT_REQUIRE_CUDA();
+  auto on_cuda = [](const std::string& run) {
+    TrainConfig c = tiny_config(run);
+    c.device = "cuda";
+    c.deterministic = true;
+    return c;
+  };
+  const TrainConfig first = on_cuda("cuda_first"), second = on_cuda("cuda_second");
+  train::Trainer(first, false).run();
+  train::Trainer(second, false).run();
+  EXPECT_TRUE(same_weights(final_weights(second), final_weights(first))) << "two runs";
+  TrainConfig part = on_cuda("cuda_part");
+  part.max_steps = 3;
+  EXPECT_EQ(train::Trainer(part, false).run().status, train::RunStatus::max_steps);
+  part.max_steps = 0;
+  EXPECT_EQ(train::Trainer(part, true).run().status, train::RunStatus::completed);
+  EXPECT_TRUE(same_weights(final_weights(part), final_weights(first))) << "stopped at step 3 and resumed";
+  edat::set_deterministic(false);  // the trainer set it for the process
 }
 
 // SIGINT arrives: the step in progress finishes, a checkpoint is written, and resuming ends where an uninterrupted

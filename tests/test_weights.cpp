@@ -173,7 +173,7 @@ TEST(Safetensors, WriteIsAtomicAndChecked) {
 }
 
 TEST(Safetensors, WritesCudaTensors) {
-  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  EDAT_REQUIRE_CUDA();
   const Tensor cpu = from_vector({1, 2, 3});
   const std::string path = temp_path("cuda.safetensors");
   weights::write_safetensors(path, {{"x", cpu.cuda()}, {"y", cpu.to(DType::bf16).cuda()}});

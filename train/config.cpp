@@ -56,6 +56,9 @@ const std::vector<Setting>& settings() {
       {"no-shuffle", &C::no_shuffle, "keep the dataset order in every epoch"},
       {"workers", &C::workers, "image loading threads"},
       {"device", &C::device, "cpu or cuda"},
+      {"deterministic", &C::deterministic,
+       "on CUDA, only deterministic algorithms (cuDNN's deterministic convolutions, a gathering max-pool "
+       "backward), so that two runs give the same bits; the CPU always does (also: EDAT_DETERMINISTIC=1)"},
       {"seed", &C::seed, "seed of initialisation, shuffling, augmentation, dropout and splits"},
       {"out", &C::out, "run folder (default: runs/DATASET-ARCH-DATE-TIME)"},
       {"progress-seconds", &C::progress_seconds, "seconds between progress lines when stdout is not a terminal"},

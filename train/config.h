@@ -54,6 +54,7 @@ struct TrainConfig {
   // ---- the run ----
   std::int64_t workers = 2;  // loader threads
   std::string device = "cpu";
+  bool deterministic = false;  // CUDA: deterministic algorithms only (tensor/determinism.h); the CPU always is
   std::int64_t seed = 0;
   std::string out;               // the run folder; empty: runs/<dataset>-<arch>-<date>-<time>
   double progress_seconds = 10;  // between progress lines when stdout is not a terminal

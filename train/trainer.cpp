@@ -13,6 +13,7 @@
 #include "autograd/grad_mode.h"
 #include "models/transfer.h"
 #include "tensor/backend.h"
+#include "tensor/determinism.h"
 #include "tensor/error.h"
 #include "tensor/factory.h"
 #include "track/metrics.h"
@@ -111,8 +112,9 @@ Trainer::Trainer(TrainConfig config, bool resume) : config_(std::move(config)) {
   validate(config_);
   if (config_.out.empty()) config_.out = default_out(config_);
   device_ = Device::parse(config_.device);
+  if (config_.deterministic) set_deterministic(true);  // before any CUDA work: cuDNN's choices are cached per mode
   EDAT_CHECK(!device_.is_cuda() || cuda::is_available(),
-             "--device cuda: no CUDA device is available (or edat was built without CUDA); use --device cpu");
+             "--device cuda: no CUDA device is available (" << cuda::unavailable_reason() << "); use --device cpu");
   open_run_folder(resume);
   splits_ = open_splits(config_);
   log("data: %s\n", splits_.description.c_str());

@@ -74,7 +74,7 @@ void CpuLayerKernels::batch_norm_forward_train(const Tensor& x, const Tensor& we
 //   dbias = sum dy,  dweight = sum dy xhat,  dx = weight invstd (dy - dbias / m - xhat dweight / m).
 void CpuLayerKernels::batch_norm_backward_train(const Tensor& dy, const Tensor& x, const Tensor& weight,
                                                 const Tensor& save_mean, const Tensor& save_invstd, Tensor& dx,
-                                                Tensor& dweight, Tensor& dbias) {
+                                                Tensor& dweight, Tensor& dbias, double /*eps: in invstd*/) {
   const ChannelLayout l(x);
   dispatch_floating(x.dtype(), "batch_norm backward", [&](auto tag) {
     using T = decltype(tag);

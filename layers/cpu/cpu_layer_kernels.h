@@ -22,7 +22,8 @@ class CpuLayerKernels final : public LayerKernels {
                                 Tensor& running_mean, Tensor& running_var, Tensor& save_mean, Tensor& save_invstd,
                                 double momentum, double eps) override;
   void batch_norm_backward_train(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& save_mean,
-                                 const Tensor& save_invstd, Tensor& dx, Tensor& dweight, Tensor& dbias) override;
+                                 const Tensor& save_invstd, Tensor& dx, Tensor& dweight, Tensor& dbias,
+                                 double eps) override;
 
   void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const Pool2dOptions& options) override;
   void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx, const Pool2dOptions& options) override;

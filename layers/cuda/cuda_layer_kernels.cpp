@@ -34,18 +34,19 @@ class CudaLayerKernels final : public LayerKernels {
                                         eps);
   }
   void batch_norm_backward_train(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& save_mean,
-                                 const Tensor& save_invstd, Tensor& dx, Tensor& dweight, Tensor& dbias) override {
+                                 const Tensor& save_invstd, Tensor& dx, Tensor& dweight, Tensor& dbias,
+                                 double eps) override {
     DeviceGuard guard(x.device().index);
-    cuda_impl::batch_norm_backward_train(dy, x, weight, save_mean, save_invstd, dx, dweight, dbias);
+    cuda_impl::batch_norm_backward_train(dy, x, weight, save_mean, save_invstd, dx, dweight, dbias, eps);
   }
 
   void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const Pool2dOptions& options) override {
     DeviceGuard guard(x.device().index);
     cuda_impl::max_pool2d_forward(x, y, indices, options);
   }
-  void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx, const Pool2dOptions&) override {
+  void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx, const Pool2dOptions& options) override {
     DeviceGuard guard(dy.device().index);
-    cuda_impl::max_pool2d_backward(dy, indices, dx);
+    cuda_impl::max_pool2d_backward(dy, indices, dx, options);
   }
   void adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y) override {
     DeviceGuard guard(x.device().index);

@@ -22,11 +22,11 @@ void batch_norm_forward_train(const Tensor& x, const Tensor& weight, const Tenso
                               Tensor& running_mean, Tensor& running_var, Tensor& save_mean, Tensor& save_invstd,
                               double momentum, double eps);
 void batch_norm_backward_train(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& save_mean,
-                               const Tensor& save_invstd, Tensor& dx, Tensor& dweight, Tensor& dbias);
+                               const Tensor& save_invstd, Tensor& dx, Tensor& dweight, Tensor& dbias, double eps);
 
 // pooling_cuda.cu
 void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const Pool2dOptions& o);
-void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx);
+void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx, const Pool2dOptions& o);
 void adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y);
 void adaptive_avg_pool2d_backward(const Tensor& dy, Tensor& dx);
 

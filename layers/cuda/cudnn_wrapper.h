@@ -14,10 +14,13 @@
 // key is seen, its candidate algorithms are ranked by cuDNN's heuristics (cudnnGet*Algorithm_v7) or, with
 // EDAT_CUDNN_BENCHMARK=1, by timing them on the actual tensors (cudnnFind*AlgorithmEx); the ranked list is cached.
 // Each call tries the candidates in order: one whose workspace cannot be allocated (edat's "CUDA out of memory")
-// or that cuDNN reports as not supported (any NOT_SUPPORTED code, or its own device allocation failing) is skipped;
+// or that cuDNN reports as not supported (a NOT_SUPPORTED code, or its own device allocation failing: cudnn_status.h;
+// an environment fault such as a missing NVRTC is thrown instead, never skipped) is skipped;
 // the list always holds an algorithm needing no workspace (cuDNN's, or IMPLICIT_GEMM / ALGO_0 appended), so running
 // out of memory for a workspace never stops a convolution. When a later candidate runs, it moves to the front: later
-// calls with the key run it first (and give the same result).
+// calls with the key run it first (and give the same result). In deterministic mode (tensor/determinism.h, part of
+// the key) only candidates whose perf entry says CUDNN_DETERMINISTIC are kept, ending with the deterministic
+// BWD_DATA_ALGO_1 / BWD_FILTER_ALGO_1. EDAT_CUDNN_VERBOSE=1 prints each choice once per key.
 //
 // Math: f32 is exact fp32 (CUDNN_FMA_MATH: cuDNN's default math lets fp32 convolutions use TF32 tensor cores on
 // Ampere and newer, about 1e-3 relative error) unless EDAT_ALLOW_TF32=1 or EDAT_ALLOW_TF32_CUDNN=1

@@ -8,6 +8,7 @@
 #include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/cuda_kernels.h"
 #include "tensor/cuda/grid_stride.cuh"
+#include "tensor/determinism.h"
 
 namespace edat::nn::cuda_impl {
 
@@ -50,13 +51,43 @@ __global__ void max_pool2d_forward_kernel(const T* x, T* y, std::int64_t* indice
   }
 }
 
-// dx[plane, indices[i]] += dy[i]: windows overlap when stride < kernel, so the adds are atomic.
+// dx[plane, indices[i]] += dy[i]: windows overlap when stride < kernel, so the adds are atomic (and their order,
+// hence the rounding, changes from run to run).
 template <class T>
 __global__ void max_pool2d_backward_kernel(const T* dy, const std::int64_t* indices, T* dx, std::int64_t n,
                                            std::int64_t PQ, std::int64_t HW) {
   for (std::int64_t i = first_index(); i < n; i += grid_stride()) {
     const std::int64_t at = indices[i];
     if (at >= 0 && at < HW) atomicAdd(dx + (i / PQ) * HW + at, dy[i]);
+  }
+}
+
+// ceil(a / b) for b > 0 and any sign of a.
+__device__ inline std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+
+// The deterministic max-pool backward (tensor/determinism.h): each input element adds up dy of the windows whose
+// maximum it is, in row-major window order, which is the order the CPU scatters in, so the bits are the CPU's.
+// Window p spans rows [p s - pad, p s - pad + (k - 1) d], so only p in [ceil((h + pad - (k - 1) d) / s),
+// floor((h + pad) / s)] can have chosen row h; the index comparison decides.
+template <class T>
+__global__ void max_pool2d_backward_gather_kernel(const T* dy, const std::int64_t* indices, T* dx, std::int64_t n,
+                                                  PoolGeometry g) {
+  for (std::int64_t i = first_index(); i < n; i += grid_stride()) {
+    const std::int64_t w = i % g.W, h = (i / g.W) % g.H, plane = i / (g.H * g.W);
+    const std::int64_t p0 = max(ceil_div(h + g.pad_h - (g.kernel_h - 1) * g.dilation_h, g.stride_h), std::int64_t{0});
+    const std::int64_t p1 = min((h + g.pad_h) / g.stride_h, g.P - 1);
+    const std::int64_t q0 = max(ceil_div(w + g.pad_w - (g.kernel_w - 1) * g.dilation_w, g.stride_w), std::int64_t{0});
+    const std::int64_t q1 = min((w + g.pad_w) / g.stride_w, g.Q - 1);
+    const std::int64_t at = h * g.W + w;
+    const std::int64_t* ip = indices + plane * g.P * g.Q;
+    const T* gp = dy + plane * g.P * g.Q;
+    T sum = dx[i];
+    for (std::int64_t p = p0; p <= p1; ++p) {
+      for (std::int64_t q = q0; q <= q1; ++q) {
+        if (ip[p * g.Q + q] == at) sum += gp[p * g.Q + q];
+      }
+    }
+    dx[i] = sum;
   }
 }
 
@@ -123,15 +154,23 @@ void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const Pool2
   EDAT_CUDA_CHECK_LAUNCH();
 }
 
-void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx) {
+void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx, const Pool2dOptions& o) {
   const std::int64_t n = dy.numel();
   if (n == 0 || dx.numel() == 0) return;
   const std::int64_t PQ = dy.size(2) * dy.size(3), HW = dx.size(2) * dx.size(3);
+  const PoolGeometry g{dx.size(2), dx.size(3), dy.size(2), dy.size(3), o.kernel_h,   o.kernel_w,
+                       o.stride_h, o.stride_w, o.pad_h,     o.pad_w,     o.dilation_h, o.dilation_w};
   dispatch_floating(dy.dtype(), "max_pool2d backward", [&](auto zero) {
     using T = decltype(zero);
-    max_pool2d_backward_kernel<T><<<grid_size(n), kThreadsPerBlock, 0, current_stream()>>>(
-        static_cast<const T*>(dy.raw_data()), static_cast<const std::int64_t*>(indices.raw_data()),
-        static_cast<T*>(dx.raw_data()), n, PQ, HW);
+    const auto* grad = static_cast<const T*>(dy.raw_data());
+    const auto* at = static_cast<const std::int64_t*>(indices.raw_data());
+    auto* out = static_cast<T*>(dx.raw_data());
+    if (deterministic()) {
+      max_pool2d_backward_gather_kernel<T>
+          <<<grid_size(dx.numel()), kThreadsPerBlock, 0, current_stream()>>>(grad, at, out, dx.numel(), g);
+    } else {
+      max_pool2d_backward_kernel<T><<<grid_size(n), kThreadsPerBlock, 0, current_stream()>>>(grad, at, out, n, PQ, HW);
+    }
   });
   EDAT_CUDA_CHECK_LAUNCH();
 }

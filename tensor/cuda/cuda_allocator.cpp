@@ -170,10 +170,10 @@ class PinnedAllocator {
     if (cached != free_blocks_.end()) {
       std::vector<Block>& blocks = cached->second;
       for (std::size_t k = 0; k < blocks.size(); ++k) {
-        if (!event_completed(blocks[k].event)) continue;
-        Block block = blocks[k];
+        if (!all_completed(blocks[k].events)) continue;
+        Block block = std::move(blocks[k]);
         blocks.erase(blocks.begin() + static_cast<std::ptrdiff_t>(k));
-        if (block.event != nullptr) spare_events_.push_back(block.event);
+        recycle_events_locked(block.events);
         return block.data;
       }
     }
@@ -192,54 +192,104 @@ class PinnedAllocator {
     return data;
   }
 
-  // Records an event on current_stream() so the block is reused only after the work queued so far (e.g. an
-  // asynchronous copy reading it) has finished. Must not throw: on any CUDA failure it waits, or leaks the block.
+  // Work touching the block was queued on cuda:`device`'s stream (an asynchronous copy from it).
+  void note_use(void* block, int device) {
+    if (device < 0 || device >= kMaxDevices) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    devices_used_[block] |= std::uint64_t{1} << device;
+  }
+
+  std::uint64_t devices_used(const void* block) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = devices_used_.find(const_cast<void*>(block));
+    return found == devices_used_.end() ? 0 : found->second;
+  }
+
+  // Records an event on the stream of each device whose work used the block (not on whatever device is current on
+  // the freeing thread: a copy to cuda:1 is not ordered by cuda:0's stream), so the block is reused only once that
+  // work has finished. A block no device used is free at once. Must not throw: on any CUDA failure it waits for
+  // the device, or leaks the block.
   void release(void* data, std::size_t size) noexcept {
     std::lock_guard<std::mutex> lock(mutex_);
     try {
-      Block block{data, take_event_locked()};
-      if (block.event == nullptr || cudaEventRecord(block.event, current_stream()) != cudaSuccess) {
-        (void)cudaGetLastError();
-        if (block.event != nullptr) spare_events_.push_back(block.event);
-        block.event = nullptr;
-        if (cudaStreamSynchronize(current_stream()) != cudaSuccess) {
-          (void)cudaGetLastError();
+      std::uint64_t used = 0;
+      if (auto found = devices_used_.find(data); found != devices_used_.end()) {
+        used = found->second;
+        devices_used_.erase(found);
+      }
+      Block block{data, {}};
+      for (int device = 0; used != 0; ++device, used >>= 1) {
+        if ((used & 1) == 0) continue;
+        if (!record_on_device_locked(device, block.events)) {
+          recycle_events_locked(block.events);
           return;  // cannot tell when the block is free (e.g. the runtime is shutting down): leak it
         }
       }
-      free_blocks_[size].push_back(block);
+      free_blocks_[size].push_back(std::move(block));
     } catch (...) {
       // Out of host memory for the bookkeeping: leak the block.
     }
   }
 
-  // Waits for each cached block's event, then returns it to the driver.
+  // Waits for each cached block's events, then returns it to the driver.
   void empty_cache() {
     std::lock_guard<std::mutex> lock(mutex_);
     free_cached_locked();
   }
 
  private:
+  struct DeviceEvent {
+    int device = 0;
+    cudaEvent_t event = nullptr;
+  };
   struct Block {
     void* data = nullptr;
-    cudaEvent_t event = nullptr;  // recorded when the block was freed; nullptr: free for reuse now
+    std::vector<DeviceEvent> events;  // recorded when the block was freed, one per device that used it
   };
 
-  static bool event_completed(cudaEvent_t event) {
-    if (event == nullptr) return true;
-    const cudaError_t status = cudaEventQuery(event);
-    if (status == cudaSuccess) return true;
-    if (status == cudaErrorNotReady) {
-      (void)cudaGetLastError();  // "not ready" is not an error: do not leave it for the next launch check
-      return false;
+  static bool all_completed(const std::vector<DeviceEvent>& events) {
+    for (const DeviceEvent& e : events) {
+      const cudaError_t status = cudaEventQuery(e.event);
+      if (status == cudaSuccess) continue;
+      if (status == cudaErrorNotReady) {
+        (void)cudaGetLastError();  // "not ready" is not an error: do not leave it for the next launch check
+        return false;
+      }
+      throw_cuda_error(status, "cudaEventQuery", __FILE__, __LINE__);
     }
-    throw_cuda_error(status, "cudaEventQuery", __FILE__, __LINE__);
+    return true;
   }
 
-  cudaEvent_t take_event_locked() {
-    if (!spare_events_.empty()) {
-      cudaEvent_t event = spare_events_.back();
-      spare_events_.pop_back();
+  // Records an event of `device` on that device's current_stream() into `events`; if that fails, waits for the
+  // device instead (no event needed then). False when even that fails.
+  bool record_on_device_locked(int device, std::vector<DeviceEvent>& events) noexcept {
+    int previous = 0;
+    if (cudaGetDevice(&previous) != cudaSuccess || cudaSetDevice(device) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return false;
+    }
+    bool ok = true;
+    cudaEvent_t event = take_event_locked(device);  // events belong to the device current when created
+    if (event != nullptr && cudaEventRecord(event, current_stream()) == cudaSuccess) {
+      events.push_back({device, event});
+    } else {
+      (void)cudaGetLastError();
+      if (event != nullptr) spare_events_[device].push_back(event);
+      if (cudaStreamSynchronize(current_stream()) != cudaSuccess) {
+        (void)cudaGetLastError();
+        ok = false;
+      }
+    }
+    (void)cudaSetDevice(previous);
+    return ok;
+  }
+
+  // An unused event of the current device `device`, or nullptr when none can be created.
+  cudaEvent_t take_event_locked(int device) {
+    std::vector<cudaEvent_t>& spare = spare_events_[device];
+    if (!spare.empty()) {
+      cudaEvent_t event = spare.back();
+      spare.pop_back();
       return event;
     }
     cudaEvent_t event = nullptr;
@@ -250,23 +300,26 @@ class PinnedAllocator {
     return event;
   }
 
+  void recycle_events_locked(const std::vector<DeviceEvent>& events) {
+    for (const DeviceEvent& e : events) spare_events_[e.device].push_back(e.event);
+  }
+
   void free_cached_locked() {
     for (auto& [size, blocks] : free_blocks_) {
       while (!blocks.empty()) {
-        Block block = blocks.back();
+        Block block = std::move(blocks.back());
         blocks.pop_back();
-        if (block.event != nullptr) {
-          spare_events_.push_back(block.event);
-          EDAT_CUDA_CHECK(cudaEventSynchronize(block.event));
-        }
+        recycle_events_locked(block.events);
+        for (const DeviceEvent& e : block.events) EDAT_CUDA_CHECK(cudaEventSynchronize(e.event));
         EDAT_CUDA_CHECK(cudaFreeHost(block.data));
       }
     }
   }
 
   std::mutex mutex_;
-  std::unordered_map<std::size_t, std::vector<Block>> free_blocks_;  // size class -> cached blocks
-  std::vector<cudaEvent_t> spare_events_;                            // events of blocks handed out again
+  std::unordered_map<std::size_t, std::vector<Block>> free_blocks_;   // size class -> cached blocks
+  std::unordered_map<void*, std::uint64_t> devices_used_;             // live block -> bit d: used on cuda:d
+  std::unordered_map<int, std::vector<cudaEvent_t>> spare_events_;   // device -> its events not in use
 };
 
 PinnedAllocator& pinned_allocator() {
@@ -294,6 +347,12 @@ std::shared_ptr<Storage> allocate_device(std::size_t nbytes, int device_index) {
   return std::make_shared<Storage>(data, nbytes, Device::cuda(device_index), false,
                                    [allocator, size](void* block) { allocator->release(block, size); });
 }
+
+void note_pinned_use(const Storage& storage, int device_index) {
+  if (storage.pinned() && storage.data() != nullptr) pinned_allocator().note_use(storage.data(), device_index);
+}
+
+std::uint64_t pinned_devices_used(const Storage& storage) { return pinned_allocator().devices_used(storage.data()); }
 
 std::shared_ptr<Storage> allocate_pinned(std::size_t nbytes) {
   if (nbytes == 0) return std::make_shared<Storage>(nullptr, 0, Device::cpu(), true, nullptr);

@@ -6,13 +6,15 @@
 //
 // Reuse is safe because all work is queued on one stream (current_stream()): a block freed while kernels that read
 // it are still queued can only be handed to work queued after them. Pinned blocks are different, the host writes
-// them directly, so each freed pinned block carries an event recorded at free time and is reused only once that
-// event has completed (an asynchronous host->device copy reading it has finished).
+// them directly: every asynchronous copy from one notes the device it was queued on (note_pinned_use), and when the
+// block is freed an event is recorded on the stream of each such device (not of the freeing thread's current
+// device, which may be another one); the block is reused only once those events have completed.
 //
 // The allocators are leaked singletons: they outlive every Storage, even ones destroyed during static destruction.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "tensor/backend.h"
@@ -27,6 +29,10 @@ std::size_t round_to_size_class(std::size_t nbytes);
 std::shared_ptr<Storage> allocate_device(std::size_t nbytes, int device_index);
 // Page-locked host memory (a CPU Storage with pinned() set).
 std::shared_ptr<Storage> allocate_pinned(std::size_t nbytes);
+// Work reading or writing pinned `storage` was queued on cuda:`device_index`'s stream: its reuse waits for it.
+void note_pinned_use(const Storage& storage, int device_index);
+// Bit d set: cuda:d has work queued on pinned `storage` since it was allocated (for tests).
+std::uint64_t pinned_devices_used(const Storage& storage);
 
 MemoryStats device_memory_stats(int device_index);
 void reset_device_peak(int device_index);

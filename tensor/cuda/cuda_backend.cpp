@@ -38,8 +38,13 @@ class CudaBackend final : public Backend {
       DeviceGuard guard(to.index);
       EDAT_CUDA_CHECK(
           cudaMemcpyAsync(dst.raw_data(), src.raw_data(), nbytes, cudaMemcpyHostToDevice, current_stream()));
-      // Pageable memory may change as soon as we return, so wait; a pinned source stays asynchronous.
-      if (!src.is_pinned()) EDAT_CUDA_CHECK(cudaStreamSynchronize(current_stream()));
+      // Pageable memory may change as soon as we return, so wait; a pinned source stays asynchronous, and its
+      // block is not reused before this device's stream has read it.
+      if (src.is_pinned()) {
+        note_pinned_use(*src.impl()->storage, to.index);
+      } else {
+        EDAT_CUDA_CHECK(cudaStreamSynchronize(current_stream()));
+      }
     } else if (from.is_cuda() && to.is_cpu()) {
       DeviceGuard guard(from.index);
       EDAT_CUDA_CHECK(
@@ -130,17 +135,21 @@ Backend& cuda_backend() {
   return *backend;
 }
 
-int device_count_or_zero() {
-  static const int count = [] {
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess) {
+const DeviceQuery& query_devices() {
+  static const DeviceQuery query = [] {
+    DeviceQuery result;
+    const cudaError_t error = cudaGetDeviceCount(&result.count);
+    if (error != cudaSuccess) {
       (void)cudaGetLastError();  // no driver or no device: not an error for a CPU-only run
-      return 0;
+      result.count = 0;
+      result.error = std::string(cudaGetErrorName(error)) + ": " + cudaGetErrorString(error);
     }
-    return devices;
+    return result;
   }();
-  return count;
+  return query;
 }
+
+int device_count_or_zero() { return query_devices().count; }
 
 int multiprocessor_count() {
   static std::array<std::atomic<int>, 64> cached{};  // per device; 0 = not queried yet
