@@ -87,6 +87,17 @@ const ConvCase kConvCases[] = {
     // takes its own, unevenly).
     {{1, 32, 20, 20}, {64, 32, 3, 3}, true, {.pad_h = 1, .pad_w = 1}},
     {{3, 16, 24, 24}, {16, 16, 3, 3}, false, {.stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1}},
+    // Depthwise (one input channel per group: the direct kernels of depthwise_conv2d_cpu.h): MobileNetV2's 3x3
+    // layers at stride 1 and 2, large enough for threads; a multiplier of 2; a 5x3 kernel with dilation and
+    // asymmetric padding; a 1x1 depthwise and a padding wider than the kernel's reach.
+    {{4, 24, 28, 28}, {24, 1, 3, 3}, false, {.pad_h = 1, .pad_w = 1, .groups = 24}},
+    {{3, 32, 15, 15}, {32, 1, 3, 3}, true, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .groups = 32}},
+    {{2, 3, 9, 8}, {6, 1, 3, 3}, true, {.stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 2, .groups = 3}},
+    {{2, 4, 11, 9},
+     {4, 1, 5, 3},
+     false,
+     {.stride_h = 1, .stride_w = 2, .pad_h = 3, .pad_w = 1, .dilation_h = 2, .dilation_w = 1, .groups = 4}},
+    {{2, 5, 4, 4}, {5, 1, 1, 1}, true, {.pad_h = 2, .pad_w = 2, .groups = 5}},
 };
 
 class ConvTest : public ::testing::TestWithParam<DType> {

@@ -1,4 +1,5 @@
-// CPU convolution: im2col + Eigen GEMM for the forward and the filter gradient, GEMM + col2im for the data gradient.
+// CPU convolution: im2col + Eigen GEMM for the forward and the filter gradient, GEMM + col2im for the data gradient;
+// depthwise convolutions (one input channel per group) go to the direct kernels of depthwise_conv2d_cpu.h instead.
 //
 // Per group g (weights W_g: (Kg, Cg R S)) and a chunk of nb samples, the column matrix holds one row per (c, r, s)
 // and one column per (n, p, q), zero in the padding:
@@ -27,7 +28,9 @@
 #include <exception>
 #include <memory>
 
+#include "layers/cpu/conv2d_geometry.h"
 #include "layers/cpu/cpu_layer_kernels.h"
+#include "layers/cpu/depthwise_conv2d_cpu.h"
 #include "tensor/cpu/cpu_backend.h"
 
 namespace edat::nn::cpu_impl {
@@ -48,48 +51,6 @@ std::size_t column_budget_bytes = std::size_t{16} << 20;
 constexpr std::int64_t kTargetWidth = 512;
 // Convolutions below this many multiply-adds run on one thread.
 constexpr double kParallelMacs = 1 << 21;
-
-struct Geometry {
-  std::int64_t N, C, H, W;  // input
-  std::int64_t K, R, S;     // weight (K, C / G, R, S)
-  std::int64_t P, Q;        // output
-  std::int64_t G, Cg, Kg;   // groups, input and output channels per group
-  std::int64_t sh, sw, ph, pw, dh, dw;
-
-  Geometry(const Tensor& x, const Tensor& weight, const Tensor& y, const Conv2dOptions& o)
-      : N(x.size(0)),
-        C(x.size(1)),
-        H(x.size(2)),
-        W(x.size(3)),
-        K(weight.size(0)),
-        R(weight.size(2)),
-        S(weight.size(3)),
-        P(y.size(2)),
-        Q(y.size(3)),
-        G(o.groups),
-        Cg(C / o.groups),
-        Kg(K / o.groups),
-        sh(o.stride_h),
-        sw(o.stride_w),
-        ph(o.pad_h),
-        pw(o.pad_w),
-        dh(o.dilation_h),
-        dw(o.dilation_w) {}
-
-  std::int64_t crs() const { return Cg * R * S; }  // rows of the column matrix
-  std::int64_t pq() const { return P * Q; }
-  std::int64_t hw() const { return H * W; }
-  double macs() const { return static_cast<double>(N) * static_cast<double>(K * crs() * pq()); }
-  // The input plane is the column matrix already: 1x1 kernel, stride 1, no padding.
-  bool pointwise() const { return R == 1 && S == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
-
-  // Output columns q whose input column q sw + offset lies inside [0, W): [first, last).
-  void valid_q(std::int64_t offset, std::int64_t& first, std::int64_t& last) const {
-    first = offset >= 0 ? 0 : (-offset + sw - 1) / sw;
-    last = W - offset <= 0 ? 0 : std::min(Q, (W - offset + sw - 1) / sw);
-    first = std::min(first, last);
-  }
-};
 
 // Samples per chunk out of `samples`: enough for a GEMM kTargetWidth wide, within the column budget, spread evenly.
 std::int64_t chunk_size(const Geometry& g, std::int64_t samples, std::size_t element_size) {
@@ -413,7 +374,9 @@ void CpuLayerKernels::conv2d_forward(const Tensor& x, const Tensor& weight, cons
   const Geometry g(x, weight, y, options);
   dispatch_floating(x.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
-    forward(x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr, y.data<T>(), g);
+    const T* b = bias.defined() ? bias.data<T>() : nullptr;
+    if (g.depthwise()) return depthwise_forward(x.data<T>(), weight.data<T>(), b, y.data<T>(), g);
+    forward(x.data<T>(), weight.data<T>(), b, y.data<T>(), g);
   });
 }
 
@@ -422,6 +385,7 @@ void CpuLayerKernels::conv2d_backward_data(const Tensor& dy, const Tensor& weigh
   const Geometry g(dx, weight, dy, options);
   dispatch_floating(dy.dtype(), "conv2d backward", [&](auto tag) {
     using T = decltype(tag);
+    if (g.depthwise()) return depthwise_backward_data(dy.data<T>(), weight.data<T>(), dx.data<T>(), g);
     backward_data(dy.data<T>(), weight.data<T>(), dx.data<T>(), g);
   });
 }
@@ -431,6 +395,7 @@ void CpuLayerKernels::conv2d_backward_filter(const Tensor& dy, const Tensor& x, 
   const Geometry g(x, dweight, dy, options);
   dispatch_floating(dy.dtype(), "conv2d backward", [&](auto tag) {
     using T = decltype(tag);
+    if (g.depthwise()) return depthwise_backward_filter(dy.data<T>(), x.data<T>(), dweight.data<T>(), g);
     backward_filter(dy.data<T>(), x.data<T>(), dweight.data<T>(), g);
   });
 }
