@@ -40,6 +40,24 @@ Tensor Conv2d::forward(const Tensor& x) {
   return conv2d(x, parameter("weight"), spec_.bias ? parameter("bias") : Tensor(), options);
 }
 
+void Conv2d::absorb_affine(const Tensor& scale, const Tensor& shift) {
+  NoGradGuard no_grad;
+  Tensor& w = parameter("weight");
+  EDAT_CHECK(scale.numel() == spec_.out && shift.numel() == spec_.out,
+             "Conv2d::absorb_affine: " << spec_.out << " output channels, but scale " << scale.desc() << " and shift "
+                                       << shift.desc());
+  // In f64, rounded once to the parameters' dtype.
+  const Tensor scale64 = scale.to(DType::f64), shift64 = shift.to(DType::f64);
+  w.copy_((w.to(DType::f64) * scale64.view({spec_.out, 1, 1, 1})).to(w.dtype()));
+  if (spec_.bias) {
+    Tensor& b = parameter("bias");
+    b.copy_((b.to(DType::f64) * scale64 + shift64).to(b.dtype()));
+  } else {
+    register_parameter("bias", shift.to(w.dtype()).clone(), false);
+    spec_.bias = true;
+  }
+}
+
 std::string Conv2d::extra_repr() const {
   std::string text = std::to_string(spec_.in) + ", " + std::to_string(spec_.out) +
                      ", kernel_size=" + std::to_string(spec_.kernel) + ", stride=" + std::to_string(spec_.stride);
@@ -63,6 +81,11 @@ BatchNorm2d::BatchNorm2d(std::int64_t features, double eps, double momentum)
 }
 
 Tensor BatchNorm2d::forward(const Tensor& x) {
+  if (folded_) {
+    EDAT_CHECK(!training_, "BatchNorm2d: this batch norm was folded into the convolution before it for inference "
+                           "(layers/fold.h); a folded model cannot train: load the weights again to train");
+    return x;
+  }
   Tensor y = batch_norm(x, parameter("weight"), parameter("bias"), buffer("running_mean"), buffer("running_var"),
                         training_, momentum_, eps_);
   if (training_) {

@@ -29,6 +29,9 @@ class Conv2d : public Module {
   const Conv2dSpec& spec() const { return spec_; }
   Tensor& weight() { return parameter("weight"); }
   Tensor& bias() { return parameter("bias"); }  // only with spec().bias
+  // weight[k] *= scale[k], bias[k] = bias[k] scale[k] + shift[k] (bias 0 when absent: it is added, frozen): an affine
+  // map of each output channel taken into the convolution (fold_batch_norm in layers/fold.h).
+  void absorb_affine(const Tensor& scale, const Tensor& shift);
 
  private:
   Conv2dSpec spec_;
@@ -42,6 +45,13 @@ class BatchNorm2d : public Module {
   std::string extra_repr() const override;
   Tensor& weight() { return parameter("weight"); }
   Tensor& bias() { return parameter("bias"); }
+  Tensor& running_mean() { return buffer("running_mean"); }
+  Tensor& running_var() { return buffer("running_var"); }
+  double eps() const { return eps_; }
+  // Its affine map now lives in the convolution before it (layers/fold.h): forward is the identity, in evaluation
+  // mode only (training would need the batch statistics of the unfolded input).
+  void mark_folded() { folded_ = true; }
+  bool folded() const { return folded_; }
 
  protected:
   void state_changed() override { batches_known_ = false; }
@@ -51,6 +61,7 @@ class BatchNorm2d : public Module {
   double eps_, momentum_;
   std::int64_t batches_ = 0;  // host copy of num_batches_tracked, so counting needs no device round trip
   bool batches_known_ = true;
+  bool folded_ = false;
 };
 
 // y = x W^T + b; W (out, in) and b (out) ~ U(-1/sqrt(in), 1/sqrt(in)) (PyTorch's default).

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "autograd/ops.h"
+#include "layers/fold.h"
 #include "layers/functional.h"
 #include "models/coral.h"
 #include "tensor/error.h"
@@ -122,6 +123,7 @@ AgeModel load_age_model(const std::string& weights_path, const std::string& arch
     throw Error(weights_path + " does not fit a " + d.arch + " age model (" + d.loss + "): " + e.what());
   }
   result.model->eval();
+  nn::fold_batch_norm(*result.model);  // inference only: one pass less over every feature map (layers/fold.h)
   return result;
 }
 

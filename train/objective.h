@@ -56,7 +56,7 @@ std::shared_ptr<models::Backbone> build_model(const ModelDescription& descriptio
 // another architecture are an edat::Error naming the file.
 struct AgeModel {
   ModelDescription description;
-  std::shared_ptr<models::Backbone> model;  // in evaluation mode
+  std::shared_ptr<models::Backbone> model;  // in evaluation mode, batch norms folded (it cannot train)
 };
 AgeModel load_age_model(const std::string& weights_path, const std::string& arch = "", std::int64_t img_size = 0);
 
