@@ -11,6 +11,7 @@
 #include "models/backbone.h"
 #include "tensor/error.h"
 #include "weights/file_io.h"
+#include "weights/json_brief.h"
 
 namespace edat::train {
 
@@ -115,7 +116,7 @@ TrainConfig from_json(const nlohmann::json& json, const TrainConfig& base, const
         [&](auto member) {
           using T = std::remove_reference_t<decltype(config.*member)>;
           EDAT_CHECK(json_has_type<T>(value),
-                     source << ": setting '" << key << "' must be " << type_name<T>() << ", not " << value.dump());
+                     source << ": setting '" << key << "' must be " << type_name<T>() << ", not " << weights::json_brief(value));
           config.*member = value.get<T>();
         },
         setting->field);
@@ -177,12 +178,17 @@ void check_one_of(const std::string& flag, const std::string& value, const std::
 
 }  // namespace
 
+const std::vector<std::string>& losses() {
+  static const std::vector<std::string> names = {"l1", "mse", "smooth-l1", "coral"};
+  return names;
+}
+
 void validate(const TrainConfig& c) {
   check_one_of("dataset", c.dataset, data::dataset_kinds());
   check_one_of("arch", c.arch, models::architectures());
   check_one_of("target", c.target, {"apparent", "real"});
   check_one_of("mode", c.mode, {"feature-extraction", "finetune", "partial"});
-  check_one_of("loss", c.loss, {"l1", "mse", "smooth-l1", "coral"});
+  check_one_of("loss", c.loss, losses());
   check_one_of("optimizer", c.optimizer, {"adam", "adamw", "sgd"});
   check_one_of("device", c.device, {"cpu", "cuda"});
   EDAT_CHECK(!c.data_root.empty(), "--data-root is required: the folder of the dataset's images");
@@ -196,8 +202,8 @@ void validate(const TrainConfig& c) {
   };
   in_range("valid-fraction", c.valid_fraction, 0, 0.9);
   in_range("test-fraction", c.test_fraction, 0, 0.9);
-  in_range("img-size", static_cast<double>(c.img_size), 16, 4096);
-  in_range("resize", static_cast<double>(c.resize), 0, 8192);
+  in_range("img-size", static_cast<double>(c.img_size), min_img_size, max_img_size);
+  in_range("resize", static_cast<double>(c.resize), 0, max_resize);
   EDAT_CHECK(c.resize == 0 || c.resize >= c.img_size,
              "--resize " << c.resize << " is smaller than --img-size " << c.img_size);
   in_range("rotation", c.rotation, 0, 180);

@@ -87,6 +87,11 @@ std::string value_text(const TrainConfig& config, const Setting& setting);
 bool same_value(const TrainConfig& a, const TrainConfig& b, const Setting& setting);
 void copy_value(TrainConfig& to, const TrainConfig& from, const Setting& setting);
 
+// Limits shared by the settings and by the metadata of weights files (train/objective.cpp), stated once.
+inline constexpr std::int64_t min_img_size = 16, max_img_size = 4096, max_resize = 8192;
+// The losses --loss accepts.
+const std::vector<std::string>& losses();
+
 // Checks every setting's value (names of datasets, architectures, losses ...; ranges); edat::Error naming the flag.
 void validate(const TrainConfig& config);
 
