@@ -26,7 +26,8 @@ const std::vector<Setting>& settings() {
       {"test-csv", &C::test_csv, "test label file (default: the dataset's, else held out when walking folders)"},
       {"target", &C::target, "APPA-REAL's target: apparent or real age"},
       {"valid-fraction", &C::valid_fraction, "share of the training list held out for validation when needed"},
-      {"test-fraction", &C::test_fraction, "share held out for testing when the dataset has no test split"},
+      {"test-fraction", &C::test_fraction, "share held out for testing when the dataset has no test split (a folder "
+                                           "walk; with --train-csv give --test-csv, or there is no test split)"},
       {"img-size", &C::img_size, "network input size in pixels (square)"},
       {"resize", &C::resize, "shorter side before cropping (0: img-size * 8/7)"},
       {"no-augment", &C::no_augment, "train on the evaluation transform: resize + centre crop + normalise"},
@@ -37,6 +38,8 @@ const std::vector<Setting>& settings() {
       {"saturation", &C::saturation, "colour jitter: saturation factor range 1 +- this"},
       {"hue", &C::hue, "colour jitter: hue shift range +- this (at most 0.5)"},
       {"cache-images", &C::cache_images, "keep decoded images in memory (small datasets)"},
+      {"max-image-pixels", &C::max_image_pixels, "images with more pixels are skipped as unreadable (JPEGs first "
+                                                 "decode smaller to fit)"},
       {"arch", &C::arch, "network architecture"},
       {"pretrained", &C::pretrained, "initial weights: .safetensors or torchvision .pth (head skipped if it differs)"},
       {"mode", &C::mode, "feature-extraction (head only), finetune (all) or partial (--trainable parts)"},
@@ -204,6 +207,7 @@ void validate(const TrainConfig& c) {
   in_range("test-fraction", c.test_fraction, 0, 0.9);
   in_range("img-size", static_cast<double>(c.img_size), min_img_size, max_img_size);
   in_range("resize", static_cast<double>(c.resize), 0, max_resize);
+  in_range("max-image-pixels", static_cast<double>(c.max_image_pixels), 1, 1e10);
   EDAT_CHECK(c.resize == 0 || c.resize >= c.img_size,
              "--resize " << c.resize << " is smaller than --img-size " << c.img_size);
   in_range("rotation", c.rotation, 0, 180);

@@ -12,6 +12,8 @@
 #include <variant>
 #include <vector>
 
+#include "data/decode.h"
+
 namespace CLI {
 class App;
 }
@@ -33,6 +35,7 @@ struct TrainConfig {
   double rotation = 0;                         // random rotation in [-rotation, rotation] degrees
   double brightness = 0, contrast = 0, saturation = 0, hue = 0;  // colour jitter (torchvision ColorJitter)
   bool cache_images = false;                                     // keep decoded images in memory (small datasets)
+  std::int64_t max_image_pixels = data::default_max_pixels;      // larger images are skipped (data/decode.h)
   // ---- model ----
   std::string arch = "resnet34";
   std::string pretrained;         // .safetensors or .pth; empty: random initialisation

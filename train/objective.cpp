@@ -8,6 +8,7 @@
 #include "models/coral.h"
 #include "tensor/error.h"
 #include "tensor/factory.h"
+#include "train/checkpoint.h"
 #include "train/config.h"
 #include "weights/read_weights.h"
 #include "weights/safetensors.h"
@@ -121,10 +122,15 @@ std::shared_ptr<models::Backbone> build_model(const ModelDescription& descriptio
 }
 
 AgeModel load_age_model(const std::string& weights_path, const std::string& arch, std::int64_t img_size) {
-  std::map<std::string, std::string> metadata;
+  // A .safetensors file is read once, for its metadata (and checksum) and its tensors; a .pth has neither.
+  weights::SafetensorsContents contents;
   if (weights_path.ends_with(".safetensors")) {
-    metadata = weights::read_safetensors_with_metadata(weights_path).metadata;
+    contents = weights::read_safetensors_with_metadata(weights_path);
+    verify_checksum(contents, weights_path);
+  } else {
+    contents.tensors = weights::read_weights(weights_path);
   }
+  const std::map<std::string, std::string>& metadata = contents.metadata;
   AgeModel result;
   ModelDescription& d = result.description;
   if (ModelDescription::from_metadata(metadata, d, weights_path)) {
@@ -143,7 +149,7 @@ AgeModel load_age_model(const std::string& weights_path, const std::string& arch
   Generator generator(0);
   result.model = build_model(d, generator);
   try {
-    result.model->load_state_dict(weights::read_weights(weights_path));
+    result.model->load_state_dict(contents.tensors);
   } catch (const Error& e) {
     throw Error(weights_path + " does not fit a " + d.arch + " age model (" + d.loss + "): " + e.what());
   }
