@@ -434,11 +434,12 @@ RunResult Trainer::finish(RunStatus status) {
     log("%s after step %lld: checkpoint saved, weights in last.safetensors; continue with --resume %s\n",
         status == RunStatus::max_steps ? "stopped by --max-steps" : "interrupted",
         static_cast<long long>(progress_.step), config_.out.c_str());
-    if (status == RunStatus::interrupted || !progress_.history.empty()) {
+    if (status == RunStatus::interrupted) {
       result.progress = progress_;
       return result;
     }
-    validate_partial_first_epoch();
+    // --max-steps makes short runs to compare: they end with the numbers a completed run gives.
+    if (progress_.history.empty()) validate_partial_first_epoch();
   }
   result.progress = progress_;
   // The test split is evaluated with the best weights by validation MAE, the model a user keeps.
