@@ -5,6 +5,7 @@
 //   evaluate_age --weights best.safetensors --dataset cacd --data-root CACD2000 --csv coral_cacd_test.csv
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "data/datasets.h"
 #include "tensor/error.h"
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   std::string weights_path, dataset = "appa-real", data_root, csv, split = "test", target = "apparent";
   std::string predictions_path, device_name = "cpu";
   int batch_size = 64, workers = 2;
+  bool json_output = false;
   app.add_option("--weights", weights_path, "weights written by train_resnet")->required();
   app.add_option("--dataset", dataset, "appa-real, cacd, afad, utkface or csv")->capture_default_str();
   app.add_option("--data-root", data_root, "the dataset's folder")->required();
@@ -29,6 +31,9 @@ int main(int argc, char** argv) {
   app.add_option("--batch-size", batch_size, "images per batch")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--workers", workers, "image loading threads")->capture_default_str()->check(CLI::Range(0, 256));
   app.add_option("--device", device_name, "cpu or cuda")->capture_default_str();
+  app.add_flag("--json", json_output,
+               "print {\"dataset\", \"images\", \"mae\", \"rmse\", \"cs5\", \"buckets\": [{\"ages\", \"images\", "
+               "\"mae\"}]} instead of lines");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -49,15 +54,22 @@ int main(int argc, char** argv) {
     const train::Predictions p =
         train::predict_dataset(*age_model.model, train::AgeObjective(age_model.description), *data, loader);
     const track::AgeMetrics m = p.metrics();
+    if (!predictions_path.empty()) track::write_predictions_csv(predictions_path, p.paths, p.truth, p.predicted);
+    if (json_output) {
+      nlohmann::json buckets = nlohmann::json::array();
+      for (const track::Bucket& b : m.buckets)
+        if (b.count > 0) buckets.push_back({{"ages", b.label}, {"images", b.count}, {"mae", b.mae}});
+      const nlohmann::json results = {{"dataset", data->name()}, {"images", m.count}, {"mae", m.mae},
+                                      {"rmse", m.rmse},          {"cs5", m.cs5},      {"buckets", buckets}};
+      std::printf("%s\n", results.dump(2).c_str());
+      return 0;
+    }
     std::printf("%s: %zu images\nMAE %.3f\nRMSE %.3f\nCS(5) %.1f%%\nMAE per age bucket:\n", data->name().c_str(),
                 m.count, m.mae, m.rmse, 100 * m.cs5);
     for (const track::Bucket& b : m.buckets) {
       if (b.count > 0) std::printf("  %-8s %6zu images  MAE %.3f\n", b.label.c_str(), b.count, b.mae);
     }
-    if (!predictions_path.empty()) {
-      track::write_predictions_csv(predictions_path, p.paths, p.truth, p.predicted);
-      std::printf("predictions: %s\n", predictions_path.c_str());
-    }
+    if (!predictions_path.empty()) std::printf("predictions: %s\n", predictions_path.c_str());
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "evaluate_age: error: %s\n", e.what());

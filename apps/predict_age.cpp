@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   bool json_output = false, detect_face = false;
   double margin = 0.4;
   int upsample = 1;
+  std::int64_t max_pixels = data::default_max_pixels;
   app.add_option("--weights", weights_path, "weights written by train_resnet (best.safetensors, final.safetensors)")
       ->required();
   app.add_option("--arch", arch, "architecture (default: the one recorded in the weights file)");
@@ -39,6 +40,9 @@ int main(int argc, char** argv) {
   app.add_option("--upsample", upsample, "--detect-face: image doublings before detection (1 finds faces from 40 px)")
       ->capture_default_str()
       ->check(CLI::Range(0, 3));
+  app.add_option("--max-pixels", max_pixels, "refuse images with more pixels (JPEGs first decode smaller to fit)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("images", images, "image files (JPEG, PNG, BMP)")->required();
   CLI11_PARSE(app, argc, argv);
 
@@ -62,6 +66,7 @@ int main(int argc, char** argv) {
       // As the loader decodes: a JPEG may be decoded smaller in the DCT domain when the resize allows it (not when
       // a face is cut out of the full image first).
       data::DecodeOptions decode;
+      decode.max_pixels = max_pixels;
       if (!detect_face)
         decode.min_width = transforms.decode_hint().min_width, decode.min_height = transforms.decode_hint().min_height;
       data::Image image = data::decode_image_file(path, decode);

@@ -49,6 +49,10 @@ void LabelledDataset::finish(const DatasetOptions& options, const std::string& s
   EDAT_CHECK(!samples_.empty(), name_ << ": no usable samples in " << source << ": " << report_.summary());
   if (options.warn && report_.skipped_total() > 0)
     std::fprintf(stderr, "edat: warning: %s: %s\n", name_.c_str(), report_.summary().c_str());
+  // Allowed (a list may gather images from several folders), but never unannounced.
+  if (options.warn && report_.outside_root > 0)
+    std::fprintf(stderr, "edat: note: %s: %zu paths lie outside the data root '%s' (first: %s)\n", name_.c_str(),
+                 report_.outside_root, options.root.c_str(), report_.first_outside_root.c_str());
 }
 
 namespace detail {
@@ -188,6 +192,10 @@ std::vector<Sample> samples_from_csv(std::string_view kind, const CsvTable& tabl
     }
     const auto age = checked_age(row[age_col], offset, options, report, where);
     if (!age) continue;
+    const fs::path relative = fs::path(file).lexically_normal();
+    if (relative.is_absolute() || (!relative.empty() && *relative.begin() == "..")) {
+      if (report.outside_root++ == 0) report.first_outside_root = where + ": " + file;
+    }
     Sample sample = make_sample(join(options.root, file), *age);
     const std::string name = fs::path(file).filename().string();
     if (kind == "cacd") sample.group = cacd_identity(name);

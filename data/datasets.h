@@ -37,6 +37,8 @@ struct ReadReport {
   std::size_t kept = 0;                        // samples in the dataset
   std::map<std::string, std::size_t> skipped;  // reason ("missing file", "non-numeric age", ...) -> count
   std::vector<std::string> examples;           // the first few skips as "where: reason (detail)"
+  std::size_t outside_root = 0;                // rows whose path leaves the root (absolute, or through "..")
+  std::string first_outside_root;              // the first of them, "where: path"
 
   void skip(const std::string& reason, const std::string& where, const std::string& detail = "");
   std::size_t skipped_total() const;

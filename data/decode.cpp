@@ -62,8 +62,7 @@ JpegInfo read_jpeg_header(tjhandle tj, const std::uint8_t* data, std::size_t siz
     ThreadDecompressor::reset();
     fail(name, "bad JPEG header (no image frame: the file is truncated)");
   }
-  check_size(width, height, options, name);
-  return choose_scale(width, height, options);
+  return detail::checked_jpeg_scale(width, height, options, name);
 }
 
 Image decode_jpeg(const std::uint8_t* data, std::size_t size, const DecodeOptions& options, const std::string& name) {
@@ -113,7 +112,18 @@ void check_png_chunks(const std::uint8_t* data, std::size_t size, const std::str
 
 Image decode_with_stb(const std::uint8_t* data, std::size_t size, const DecodeOptions& options,
                       const std::string& name) {
-  if (sniff_format(data, size) == ImageFormat::png) check_png_chunks(data, size, name);
+  if (sniff_format(data, size) == ImageFormat::png) {
+    check_png_chunks(data, size, name);
+    // The size from the IHDR chunk: stb_image refuses a side above 2^24 but then reports "unknown image type".
+    if (size >= 24) {
+      const std::int64_t width = read_be32(data + 16), height = read_be32(data + 20);
+      if (width > max_side || height > max_side) {
+        fail(name, "it is " + std::to_string(width) + "x" + std::to_string(height) + ", too large: more than " +
+                       std::to_string(max_side) + " pixels on a side");
+      }
+      check_size(width, height, options, name);
+    }
+  }
   EDAT_CHECK(size <= static_cast<std::size_t>(INT32_MAX), "decode: " << name << " is larger than 2 GiB");
   const int length = static_cast<int>(size);
   int width = 0, height = 0, channels = 0;
@@ -147,13 +157,34 @@ void check_size(std::int64_t width, std::int64_t height, const DecodeOptions& op
 
 JpegInfo choose_scale(int width, int height, const DecodeOptions& options) {
   JpegInfo info{width, height, width, height, 1};
-  if (options.min_width <= 0 && options.min_height <= 0) return info;
-  for (int denom : {8, 4, 2}) {
-    const int w = (width + denom - 1) / denom, h = (height + denom - 1) / denom;
-    if (w >= options.min_width && h >= options.min_height) {
-      info.scaled_width = w, info.scaled_height = h, info.scale_denominator = denom;
-      return info;
+  auto scale_by = [&](int denom) {
+    info.scaled_width = (width + denom - 1) / denom, info.scaled_height = (height + denom - 1) / denom;
+    info.scale_denominator = denom;
+  };
+  if (options.min_width > 0 || options.min_height > 0) {
+    for (int denom : {8, 4, 2}) {
+      const int w = (width + denom - 1) / denom, h = (height + denom - 1) / denom;
+      if (w >= options.min_width && h >= options.min_height) {
+        scale_by(denom);
+        break;
+      }
     }
+  }
+  // Too many pixels even so: the weakest stronger factor under the limit (1/8 when none is: then refused).
+  for (int denom : {2, 4, 8}) {
+    if (std::int64_t{info.scaled_width} * info.scaled_height <= options.max_pixels) break;
+    if (denom > info.scale_denominator) scale_by(denom);
+  }
+  return info;
+}
+
+JpegInfo checked_jpeg_scale(std::int64_t width, std::int64_t height, const DecodeOptions& options,
+                            const std::string& name) {
+  if (width <= 0 || height <= 0) fail(name, "the header gives an empty size");
+  const JpegInfo info = choose_scale(static_cast<int>(width), static_cast<int>(height), options);
+  if (std::int64_t{info.scaled_width} * info.scaled_height > options.max_pixels) {
+    fail(name, "it is " + std::to_string(width) + "x" + std::to_string(height) + ", more than the limit of " +
+                   std::to_string(options.max_pixels) + " pixels even decoded at 1/8 scale");
   }
   return info;
 }

@@ -34,12 +34,19 @@ class DecodeError : public Error {
   using Error::Error;
 };
 
+// 2^26 pixels (8192 x 8192, 192 MiB of RGB): far above any face photo, far below what a header can claim.
+// (data/transforms.h's max_resize_pixels is the same number for resize outputs.)
+inline constexpr std::int64_t default_max_pixels = std::int64_t{1} << 26;
+// stb_image's own limit on a side; a PNG or BMP beyond it is refused as too large.
+inline constexpr std::int64_t max_side = std::int64_t{1} << 24;
+
 struct DecodeOptions {
   // DCT-domain downscaling of JPEGs: the decoded image is at least this large (0 = no constraint, full size).
   int min_width = 0;
   int min_height = 0;
-  // Refuse images with more pixels than this (a corrupt or hostile header can claim 65535 x 65535).
-  std::int64_t max_pixels = std::int64_t{1} << 28;
+  // Refuse images with more decoded pixels than this (a 783 KB PNG can claim 16384 x 16384: 805 MB of RGB, and a
+  // few GB in the transforms). A larger JPEG decodes at the weakest DCT scale (1/2 .. 1/8) under the limit instead.
+  std::int64_t max_pixels = default_max_pixels;
   // libjpeg warnings (data ends early, corrupt entropy data) make the image an error unless this is set; a
   // truncated JPEG would otherwise decode with its missing rows grey.
   bool accept_jpeg_warnings = false;

@@ -128,7 +128,6 @@ Image decode_jpeg_box(const std::uint8_t* data, std::size_t size, const BoxChoos
     fail(name, "bad JPEG header (no image frame: the file is truncated)");
   }
   decompressor.check_warnings(options);
-  detail::check_size(jpeg.image_width, jpeg.image_height, options, name);
   // The source manager now points at the first scan's data.
   if (!has_end_marker(jpeg.src->next_input_byte, jpeg.src->bytes_in_buffer) && !options.accept_jpeg_warnings) {
     fail(name, "corrupt or truncated JPEG data (the end-of-image marker is missing)");
@@ -138,8 +137,7 @@ Image decode_jpeg_box(const std::uint8_t* data, std::size_t size, const BoxChoos
   jpeg.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;  // gray replicates into R, G and B
   jpeg.dct_method = JDCT_ISLOW;
   jpeg.do_fancy_upsampling = options.fast_upsampling ? FALSE : TRUE;
-  const JpegInfo scale =
-      detail::choose_scale(static_cast<int>(jpeg.image_width), static_cast<int>(jpeg.image_height), options);
+  const JpegInfo scale = detail::checked_jpeg_scale(jpeg.image_width, jpeg.image_height, options, name);
   jpeg.scale_num = 1;
   jpeg.scale_denom = static_cast<unsigned>(scale.scale_denominator);
   decompressor.call("bad JPEG header", [](j_decompress_ptr j) { jpeg_calc_output_dimensions(j); });

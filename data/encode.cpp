@@ -61,7 +61,8 @@ std::vector<std::uint8_t> encode_png(const Image& image) {
 void write_file_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "wb"), std::fclose);
   EDAT_CHECK(file, "cannot open " << path << " for writing: " << std::strerror(errno));
-  EDAT_CHECK(std::fwrite(bytes.data(), 1, bytes.size(), file.get()) == bytes.size(),
+  // fwrite of an empty vector would pass its null data() (undefined behaviour, UBSan says): nothing to write.
+  EDAT_CHECK(bytes.empty() || std::fwrite(bytes.data(), 1, bytes.size(), file.get()) == bytes.size(),
              "cannot write " << path << ": " << std::strerror(errno));
   EDAT_CHECK(std::fclose(file.release()) == 0, "cannot write " << path << ": " << std::strerror(errno));
 }

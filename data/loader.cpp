@@ -51,6 +51,7 @@ Loader::Loader(const Dataset& dataset, Compose transforms, LoaderOptions options
     decode_options_.min_width = hint.min_width, decode_options_.min_height = hint.min_height;
   }
   decode_options_.fast_upsampling = options_.fast_upsampling;
+  decode_options_.max_pixels = options_.max_pixels;
   keep_freed_memory_for_reuse();
   capacity_ = options_.prefetch > 0 ? options_.prefetch : 2 * std::max(options_.workers, 1);
   if (options_.cache_decoded) cache_.resize(dataset_.size());

@@ -57,6 +57,7 @@ struct LoaderOptions {
   // JPEG (data/decode.h, decode_image_box): the same pixels in about half the time. Not with cache_decoded.
   bool decode_boxes = true;
   bool fast_upsampling = false;  // faster JPEG chroma upsampling, not PIL-identical (DecodeOptions)
+  std::int64_t max_pixels = default_max_pixels;  // larger images are skipped as unreadable (DecodeOptions)
   Normalize normalize{};         // mean/std (ImageNet's by default)
   int named_skips = 5;           // bad images named in warnings; the rest are only counted
   // Where warnings go (default: "warning: ..." lines on stderr). Called from worker threads, one call at a time.

@@ -31,13 +31,17 @@ namespace edat::data {
 
 // ---- deterministic functions ----
 
+// The most pixels resize makes: decode's default limit (a 16M x 1 image resized to a shorter side of 146 would ask
+// for 2.4G x 146 and overflow an int).
+inline constexpr std::int64_t max_resize_pixels = std::int64_t{1} << 26;
+
 // Bilinear resize to width x height, align_corners=False. With antialias (the default) this is torch's
 // _upsample_bilinear2d_aa (PIL's separable triangle filter, widened by the scale factor when shrinking; width pass,
 // then height pass); without it, plain bilinear (F.interpolate). Resizing to the image's own size returns a copy.
 Image resize(const Image& image, int width, int height, bool antialias = true);
 // torchvision's int-size rule: the shorter side becomes `size`, the longer int(size * long / short).
 Image resize_shorter_side(const Image& image, int size, bool antialias = true);
-// The size resize_shorter_side gives, as (width, height).
+// The size resize_shorter_side gives, as (width, height); edat::Error beyond max_resize_pixels.
 std::array<int, 2> shorter_side_size(int width, int height, int size);
 
 // Crops the box (top, left, height, width); parts of the box outside the image are black (torchvision F.crop).

@@ -164,6 +164,9 @@ int pad_index(int i, int n, PadMode mode) {
 Image resize(const Image& image, int width, int height, bool antialias) {
   check_input(image, "resize");
   EDAT_CHECK(width > 0 && height > 0, "resize: target size " << width << "x" << height << " is not positive");
+  EDAT_CHECK(std::int64_t{width} * height <= max_resize_pixels, "resize: target size " << width << "x" << height
+                                                                     << " is more than the limit of "
+                                                                     << max_resize_pixels << " pixels");
   if (width == image.width && height == image.height) return image;
   // Width pass then height pass, in float, each only when that size changes (torch does both, but a pass
   // to the same size has weights exactly [1, 0] and changes nothing).
@@ -189,7 +192,12 @@ Image resize(const Image& image, int width, int height, bool antialias) {
 std::array<int, 2> shorter_side_size(int width, int height, int size) {
   // torchvision's _compute_resized_output_size: new_long = int(size * long / short) (a truncating float division).
   const int short_side = std::min(width, height), long_side = std::max(width, height);
-  const int new_long = static_cast<int>(static_cast<double>(size) * long_side / short_side);
+  const double new_long_exact = static_cast<double>(size) * long_side / short_side;
+  EDAT_CHECK(new_long_exact * size <= static_cast<double>(max_resize_pixels),
+             "resize: a " << width << "x" << height << " image with its shorter side resized to " << size
+                          << " would be " << new_long_exact << " pixels long, more than the limit of "
+                          << max_resize_pixels << " pixels in all");
+  const int new_long = static_cast<int>(new_long_exact);
   return width <= height ? std::array<int, 2>{size, new_long} : std::array<int, 2>{new_long, size};
 }
 

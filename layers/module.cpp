@@ -1,6 +1,7 @@
 #include "layers/module.h"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 #include <unordered_map>
 
@@ -174,6 +175,43 @@ void Module::zero_grad() {
   for (auto& [name, tensor] : named_parameters()) tensor.zero_grad();
 }
 
+namespace {
+
+// What a trained network never holds: a NaN or infinite value, or a negative batch-norm running variance. Loaded,
+// they make every prediction NaN (the square root of a negative variance) without any error; "" when fine.
+std::string implausible_values(const std::string& key, const Tensor& tensor) {
+  if (!is_floating(tensor.dtype())) return "";
+  const Tensor host = tensor.cpu();
+  std::int64_t non_finite = 0, negative = 0;
+  auto count = [&](auto to_double) {
+    for (std::int64_t i = 0; i < host.numel(); ++i) {
+      const double v = to_double(i);
+      non_finite += !std::isfinite(v);
+      negative += v < 0;
+    }
+  };
+  switch (host.dtype()) {
+    case DType::f32:
+      count([p = host.data<float>()](std::int64_t i) { return static_cast<double>(p[i]); });
+      break;
+    case DType::f64:
+      count([p = host.data<double>()](std::int64_t i) { return p[i]; });
+      break;
+    case DType::bf16:
+      count([p = host.data<bf16>()](std::int64_t i) { return static_cast<double>(p[i].to_float()); });
+      break;
+    case DType::i64:
+      break;
+  }
+  std::ostringstream out;
+  if (non_finite > 0) out << key << " (" << non_finite << " NaN or infinite)";
+  if (negative > 0 && key.ends_with("running_var")) out << (non_finite ? ", " : "") << key << " (" << negative
+                                                        << " negative variances)";
+  return out.str();
+}
+
+}  // namespace
+
 LoadReport Module::load_state_dict(const NamedTensors& state, const LoadOptions& options) {
   auto skipped = [&](const std::string& key) {
     return std::any_of(options.skip_prefixes.begin(), options.skip_prefixes.end(),
@@ -183,7 +221,7 @@ LoadReport Module::load_state_dict(const NamedTensors& state, const LoadOptions&
   for (const auto& [key, tensor] : state) incoming[key] = &tensor;
 
   LoadReport report;
-  std::vector<std::string> mismatched;
+  std::vector<std::string> mismatched, implausible;
   std::vector<std::pair<Tensor, const Tensor*>> to_copy;
   const NamedTensors own = state_dict();
   std::unordered_map<std::string, bool> own_keys;
@@ -199,6 +237,8 @@ LoadReport Module::load_state_dict(const NamedTensors& state, const LoadOptions&
     } else if (found->second->shape() != tensor.shape()) {
       mismatched.push_back(key + " (file " + shape_str(found->second->shape()) + ", model " +
                            shape_str(tensor.shape()) + ")");
+    } else if (std::string bad = implausible_values(key, *found->second); !bad.empty()) {
+      implausible.push_back(bad);
     } else {
       to_copy.emplace_back(tensor, found->second);
       report.loaded.push_back(key);
@@ -220,6 +260,7 @@ LoadReport Module::load_state_dict(const NamedTensors& state, const LoadOptions&
   };
   std::ostringstream problems;
   if (!mismatched.empty()) problems << "\n  shape mismatch: " << list(mismatched);
+  if (!implausible.empty()) problems << "\n  values no trained network holds: " << list(implausible);
   if (options.strict && !report.missing.empty()) problems << "\n  missing keys: " << list(report.missing);
   if (options.strict && !report.unexpected.empty()) problems << "\n  unexpected keys: " << list(report.unexpected);
   EDAT_CHECK(problems.str().empty(), "load_state_dict into " << type_name_ << ":" << problems.str());

@@ -57,6 +57,7 @@ expect 0 "^epoch 1/1: batch [0-9]+/6, [0-9]+ img/s, loss [0-9.]+, ETA" -- "$bin/
 expect 0 "MAE [0-9.]+" -- "$bin/evaluate_age" --weights run/best.safetensors --data-root faces --split test \
   --predictions preds.csv
 expect 0 "^image,true_age,predicted_age,abs_error" -- head -1 preds.csv
+expect 0 "\"mae\": [0-9.]+" -- "$bin/evaluate_age" --weights run/best.safetensors --data-root faces --split test --json
 image=$(ls faces/test/*_face.jpg | head -1)
 expect 0 ": [0-9]+\.[0-9]$" -- "$bin/predict_age" --weights run/best.safetensors "$image"
 expect 0 "\"age\": [0-9.]+" -- "$bin/predict_age" --weights run/best.safetensors --json "$image" "$image"
@@ -71,10 +72,17 @@ expect 1 "unknown setting 'batch_size'" -- "$bin/train_resnet" --config typo.jso
 for recipe in "$configs"/*.json; do
   expect 1 "data-root is required" -- "$bin/train_resnet" --config "$recipe" --out run_recipe
 done
+# A recipe's pretrained/ path is missing here: the message says where it was looked for and how to make it, and no
+# run folder is left behind.
+expect 1 "--pretrained pretrained/resnet34.safetensors: no such file .*convert_weights" -- "$bin/train_resnet" \
+  --config "$configs/appa_real_apparent.json" --data-root faces --out run_nopre
+[[ -e run_nopre ]] && fail "a run folder was created for a run that could not start"
 
 # --max-steps stops with a checkpoint; --resume continues; it refuses other settings.
 expect 0 "stopped by --max-steps after step 3" -- "$bin/train_resnet" "${tiny[@]}" --max-steps 3 --out run_stop
-[[ -s run_stop/final.safetensors ]] || fail "no final.safetensors after --max-steps"
+[[ -s run_stop/last.safetensors ]] || fail "no last.safetensors after --max-steps"
+[[ -e run_stop/final.safetensors ]] && fail "final.safetensors after --max-steps: a stopped run's are last.safetensors"
+[[ -s run_stop/report.html ]] || fail "no report after --max-steps in the first epoch"
 expect 1 "--lr 0.1 differs from run_stop/config.json" -- "$bin/train_resnet" --resume run_stop --lr 0.1
 expect 0 "resumed from .*step 3" -- "$bin/train_resnet" --resume run_stop --epochs 3 --workers 2
 expect 1 "already holds a run" -- "$bin/train_resnet" "${tiny[@]}" --out run_stop
@@ -82,8 +90,10 @@ expect 1 "already holds a run" -- "$bin/train_resnet" "${tiny[@]}" --out run_sto
 # SIGINT: the step finishes, a checkpoint is written, the exit code is 130, and the run resumes.
 "$bin/train_resnet" "${tiny[@]}" --epochs 50 --out run_int >int.log 2>&1 &  # the last --epochs wins
 pid=$!
-for _ in $(seq 1 600); do grep -q "^training" int.log && break; sleep 0.1; done
-sleep 1
+for _ in $(seq 1 600); do [[ -f run_int/checkpoint.safetensors ]] && break; sleep 0.1; done
+# While it runs, the folder is locked: a second train_resnet there is refused (resumed or not).
+expect 1 "run folder 'run_int' is in use by another train_resnet \(process $pid\)" -- \
+  "$bin/train_resnet" --resume run_int
 kill -INT $pid
 wait $pid
 status=$?
@@ -102,6 +112,12 @@ expect 1 "no usable|empty|no sample" -- "$bin/train_resnet" --data-root empty --
 expect 1 "holds a resnet18 model, not resnet34" -- "$bin/predict_age" --weights run/best.safetensors --arch resnet34 "$image"
 expect 1 "not_there.jpg" -- "$bin/predict_age" --weights run/best.safetensors not_there.jpg
 expect 1 "does not fit" -- "$bin/evaluate_age" --weights run_stop/checkpoint.safetensors --data-root faces
+# A PNG whose header claims 16384 x 16384 pixels (4 GB once decoded and transformed) is refused from the header.
+printf '\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x40\x00\x00\x00\x40\x00\x08\x02\x00\x00\x00\x00\x00\x00\x00' >huge.png
+printf '\x00\x00\x00\x00IEND\xaeB`\x82' >>huge.png
+expect 1 "huge.png: it is 16384x16384, more than the limit of 67108864 pixels" -- \
+  "$bin/predict_age" --weights run/best.safetensors huge.png
+expect 0 "max-pixels" -- "$bin/predict_age" --help
 
 # predict_age --detect-face on real photos (../shared, when present and the build has dlib).
 if [[ -n $shared && -f $shared/faces/dogs.jpg ]] && "$bin/predict_age" --help | grep -q -- --detect-face &&

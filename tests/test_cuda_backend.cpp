@@ -81,13 +81,13 @@ TEST(CudaBackendOps, UnaryMatchesCpu) {
   }
 }
 
-TEST(CudaBackendOps, SignOfZeroAndReluOfZero) {
+TEST(CudaBackendOps, SignOfZeroAndReluOfZeroAndNaN) {
   EDAT_REQUIRE_CUDA();
-  const Tensor x = from_vector({-3, -0.0, 0, 2, -1e-30}, {5});
-  for (UnaryOp op : {UnaryOp::sign, UnaryOp::relu, UnaryOp::abs}) {
+  const Tensor x = from_vector({-3, -0.0, 0, 2, -1e-30, NAN, INFINITY, -INFINITY, 7}, {9});
+  for (UnaryOp op : {UnaryOp::sign, UnaryOp::relu, UnaryOp::relu6, UnaryOp::abs}) {
     Tensor out_cpu = empty_like(x);
     backend(Device::cpu()).unary(op, x, out_cpu, 0);
-    Tensor out_gpu = empty({5}, {.device = kCuda});
+    Tensor out_gpu = empty({9}, {.device = kCuda});
     backend(kCuda).unary(op, x.cuda(), out_gpu, 0);
     EXPECT_TRUE(bit_identical(out_gpu, out_cpu)) << "op " << static_cast<int>(op);
   }

@@ -453,6 +453,21 @@ TEST(Layouts, CsvDatasetPathsRelativeToRoot) {
             std::string::npos);
 }
 
+TEST(Layouts, CsvPathsOutsideTheRootAreCounted) {
+  // Allowed, but announced: a list may name images anywhere, which a user should know when it happens.
+  TempDir tmp;
+  touch(tmp.path() / "root" / "in.jpg");
+  touch(tmp.path() / "out.jpg");
+  write_text(tmp.path() / "root" / "list.csv",
+             "path,age\nin.jpg,30\n../out.jpg,40\n" + (tmp.path() / "out.jpg").string() + ",50\n./in.jpg,20\n");
+  DatasetOptions options;
+  options.csv = (tmp.path() / "root" / "list.csv").string();
+  CsvDataset ds(options);
+  EXPECT_EQ(ds.size(), 4u);
+  EXPECT_EQ(ds.report().outside_root, 2u);
+  EXPECT_NE(ds.report().first_outside_root.find("../out.jpg"), std::string::npos) << ds.report().first_outside_root;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Bad input: clear errors for what cannot be a dataset
 

@@ -201,9 +201,32 @@ TEST(DecodeBadInput, HugeDimensionsRefused) {
   put_be32(16, 4), put_be32(20, 4);
   EXPECT_TRUE(edat::testing::throws_with([&] { decode_image(png, {.max_pixels = 10}, "small.png"); },
                                          {"small.png", "4x4", "more than the limit of 10 pixels"}));
-  EXPECT_TRUE(edat::testing::throws_with(
-      [&] { decode_image(read_file_bytes(kFixtures + "/images/photo_420.jpg"), {.max_pixels = 100}, "small.jpg"); },
-      {"small.jpg", "48x32"}));
+  // A JPEG above the limit decodes at the weakest DCT scale under it; refused only when 1/8 is still too large.
+  const auto jpeg = read_file_bytes(kFixtures + "/images/photo_420.jpg");  // 48x32
+  EXPECT_TRUE(edat::testing::throws_with([&] { decode_image(jpeg, {.max_pixels = 20}, "small.jpg"); },
+                                         {"small.jpg", "48x32", "limit of 20 pixels even decoded at 1/8 scale"}));
+  const Image half = decode_image(jpeg, {.max_pixels = 400});
+  EXPECT_EQ(half.width, 24);
+  EXPECT_EQ(half.height, 16);
+  const Image eighth = decode_image_box(
+      jpeg.data(), jpeg.size(), [](int, int) { return std::optional<Box>(); }, {.max_pixels = 24});
+  EXPECT_EQ(eighth.width, 6);
+  EXPECT_EQ(eighth.height, 4);
+}
+
+TEST(DecodeBadInput, ImagesAboveTheDefaultLimitAreRefusedFromTheHeader) {
+  // What a probe fed predict_age and the loader: a PNG header claiming 16384 x 16384 (4 GB once decoded and
+  // transformed), and one 2^24 + 1 pixels wide (stb_image's limit, which it reported as "unknown image type").
+  std::vector<std::uint8_t> png = encode_png(edat::testing::synthetic_image(4, 4));
+  auto put_be32 = [&](std::size_t at, std::uint32_t v) {
+    for (int k = 0; k < 4; ++k) png[at + k] = static_cast<std::uint8_t>(v >> (24 - 8 * k));
+  };
+  put_be32(16, 16384), put_be32(20, 16384);
+  EXPECT_TRUE(edat::testing::throws_with([&] { decode_image(png, {}, "square.png"); },
+                                         {"square.png", "16384x16384", "more than the limit of 67108864 pixels"}));
+  put_be32(16, (1u << 24) + 1), put_be32(20, 1);
+  EXPECT_TRUE(edat::testing::throws_with([&] { decode_image(png, {}, "wide.png"); },
+                                         {"wide.png", "16777217x1, too large: more than 16777216 pixels on a side"}));
 }
 
 TEST(DecodeBadInput, FuzzerFindings) {

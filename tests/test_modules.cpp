@@ -110,8 +110,8 @@ TEST(Module, ToDtypeKeepsTensorIdentity) {
 TEST(Module, LoadStateDictRoundTrip) {
   TinyNet a, b;
   Generator gen(5);
-  for (auto& [name, t] : a.state_dict())
-    if (t.dtype() == DType::f32) t.copy_(uniform(t.shape(), -1, 1, gen));
+  for (auto& [name, t] : a.state_dict())  // a variance is never negative: loading refuses one
+    if (t.dtype() == DType::f32) t.copy_(uniform(t.shape(), name.ends_with("running_var") ? 0.1 : -1, 1, gen));
   const nn::LoadReport report = b.load_state_dict(a.state_dict());
   EXPECT_EQ(report.loaded.size(), 8u);
   for (std::size_t i = 0; i < 8; ++i) {
@@ -127,6 +127,22 @@ TEST(Module, StrictLoadingListsEveryProblemAtOnce) {
   EXPECT_TRUE(throws_with([&] { net.load_state_dict(state); },
                           {"TinyNet", "shape mismatch: fc.weight (file [3, 4], model [2, 4]), fc.bias",
                            "missing keys: bn1.weight", "unexpected keys: extra.weight"}));
+}
+
+TEST(Module, LoadingRefusesNonFiniteWeightsAndNegativeVariances) {
+  // What a corrupt file can hold: loaded, it would make every prediction NaN.
+  TinyNet net;
+  const float fc_weight = net.state_dict()[6].second.data<float>()[0];  // fc.weight
+  nn::NamedTensors state = TinyNet().state_dict();
+  for (auto& [name, tensor] : state) {
+    if (name == "fc.weight") tensor.data<float>()[0] = 123, tensor.data<float>()[1] = INFINITY;
+    if (name == "bn1.running_var") tensor.data<float>()[2] = -0.5f;
+    if (name == "bn1.running_mean") tensor.data<float>()[0] = NAN;
+  }
+  EXPECT_TRUE(throws_with([&] { net.load_state_dict(state); },
+                          {"values no trained network holds", "bn1.running_mean (1 NaN or infinite)",
+                           "bn1.running_var (1 negative variances)", "fc.weight (1 NaN or infinite)"}));
+  EXPECT_EQ(net.state_dict()[6].second.data<float>()[0], fc_weight);  // nothing was loaded
 }
 
 TEST(Module, SkippingTheHead) {

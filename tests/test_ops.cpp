@@ -105,6 +105,16 @@ TEST_P(OpsTest, Unary) {
   expect_map(log_sigmoid(x), v, [](double e) { return -std::log1p(std::exp(-e)); });
 }
 
+TEST_P(OpsTest, ReluPropagatesNaNAsPyTorchDoes) {
+  // A NaN that became 0 would hide broken weights behind a constant prediction.
+  const Tensor x = from_vector({NAN, -INFINITY, INFINITY, -1, 7}, {.dtype = GetParam()});
+  const auto r = relu(x).to_vector<double>(), r6 = relu6(x).to_vector<double>();
+  EXPECT_TRUE(std::isnan(r[0]));
+  EXPECT_TRUE(std::isnan(r6[0]));
+  EXPECT_EQ(std::vector<double>(r.begin() + 1, r.end()), (std::vector<double>{0, INFINITY, 0, 7}));
+  EXPECT_EQ(std::vector<double>(r6.begin() + 1, r6.end()), (std::vector<double>{0, 6, 0, 6}));
+}
+
 TEST_P(OpsTest, SigmoidAndLogSigmoidAtTheExtremes) {
   const Tensor x = from_vector({-1000, -100, -20, 0, 20, 100, 1000}, {.dtype = GetParam()});
   // sigmoid saturates to exactly 0 and 1; log_sigmoid stays finite: ~x for very negative x, ~-e^-x for large x.

@@ -188,6 +188,14 @@ TEST(Report, FullReportHasChartsNumbersAndEscapes) {
   EXPECT_EQ(count(html, "NaN") + count(html, "nan") + count(html, "inf"), 0u);
 }
 
+TEST(Report, SettingsComeAfterTheCharts) {
+  const std::string html = render_report(sample_input());
+  const std::size_t charts = html.find("<h2>Charts</h2>"), settings = html.find("<h2>Settings</h2>");
+  ASSERT_NE(settings, std::string::npos);
+  EXPECT_LT(charts, settings);
+  EXPECT_LT(html.find("<h2>Epochs</h2>"), settings);
+}
+
 TEST(Report, SingleEpochWithoutValidationLoss) {
   ReportInput input;
   input.title = "one";

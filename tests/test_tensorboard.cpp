@@ -148,6 +148,9 @@ TEST(Crc32c, ReferenceVectors) {
   for (int i = 0; i < 32; ++i) ascending += static_cast<char>(i), descending += static_cast<char>(31 - i);
   EXPECT_EQ(crc32c(ascending), 0x46DD794Eu);
   EXPECT_EQ(crc32c(descending), 0x113FDB5Cu);
+  // Continued over pieces (checkpoint checksums run tensor by tensor): the same as over the whole.
+  EXPECT_EQ(crc32c("6789", 4, crc32c("12345")), 0xE3069283u);
+  EXPECT_EQ(crc32c("", 0, crc32c("123456789")), 0xE3069283u);
 }
 
 TEST(Crc32c, MaskRoundTrips) {

@@ -2,9 +2,14 @@
 // at 32x32 on a tiny generated APPA-REAL-layout dataset, so each takes about a second.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "data/demo_faces.h"
@@ -115,6 +120,14 @@ TEST(TrainConfig, RecipesAreValid) {
   EXPECT_GE(recipes, 7);
 }
 
+TEST(TrainConfig, DeeplyNestedValueIsDescribedNotDumped) {
+  // 200,000 nested arrays where a number belongs: dump() would recurse that deep to print it.
+  const fs::path file = temp_dir("deep_config") / "deep.json";
+  std::ofstream(file) << "{\"epochs\": " << std::string(200'000, '[') << std::string(200'000, ']') << "}";
+  EXPECT_TRUE(throws_with([&] { train::load_config(file.string()); },
+                          {"deep.json", "setting 'epochs' must be", "not an array of 1"}));
+}
+
 TEST(TrainConfig, ValidationNamesTheFlag) {
   TrainConfig c;
   c.data_root = "somewhere";
@@ -151,6 +164,35 @@ TEST(AgeObjective, RegressionAndCoral) {
   EXPECT_EQ(back.coral_classes, 5);
   EXPECT_EQ(back.coral_min_age, 18);
   EXPECT_FALSE(train::ModelDescription::from_metadata({}, back, "m"));
+}
+
+TEST(AgeObjective, MetadataFromAFileIsValidatedFieldByField) {
+  // Values a probe wrote into weights files: each once crashed or misled predict_age (division by zero, an age of
+  // 9.2e18, an unknown loss trained as l1, a resize below the crop, bad_alloc).
+  const std::map<std::string, std::string> good = {{"edat.arch", "resnet18"},       {"edat.loss", "coral"},
+                                                   {"edat.img_size", "32"},         {"edat.resize", "36"},
+                                                   {"edat.coral_min_age", "18"},    {"edat.coral_classes", "5"}};
+  train::ModelDescription d;
+  ASSERT_TRUE(train::ModelDescription::from_metadata(good, d, "w.safetensors"));
+  const std::vector<std::tuple<std::string, std::string, std::string>> bad = {
+      {"edat.img_size", "0", "edat.img_size = 0 is out of range [16, 4096]"},
+      {"edat.img_size", "100000", "edat.img_size = 100000 is out of range"},
+      {"edat.img_size", "12abc", "edat.img_size = '12abc' is not an integer"},
+      {"edat.resize", "20", "edat.resize = 20 is out of range [32, 8192]"},
+      {"edat.loss", "hinge", "edat.loss = 'hinge' is not one of l1, mse, smooth-l1, coral"},
+      {"edat.arch", "resnet1000", "edat.arch = 'resnet1000' is not one of"},
+      {"edat.coral_min_age", "9223372036854775807", "edat.coral_min_age = 9223372036854775807 is out of range"},
+      {"edat.coral_min_age", "-5", "edat.coral_min_age = -5 is out of range"},
+      {"edat.coral_classes", "1", "edat.coral_classes = 1 is out of range [2, 183]"},
+      {"edat.coral_classes", "500", "edat.coral_classes = 500 is out of range"},
+  };
+  for (const auto& [key, value, message] : bad) {
+    auto metadata = good;
+    metadata[key] = value;
+    EXPECT_TRUE(throws_with([&] { train::ModelDescription::from_metadata(metadata, d, "w.safetensors"); },
+                            {"w.safetensors: metadata " + message}))
+        << key << " = " << value;
+  }
 }
 
 TEST(Trainer, WritesTheRunFolder) {
@@ -192,7 +234,9 @@ TEST(Trainer, ResumeAfterMaxStepsIsBitIdentical) {
     const auto stopped = train::Trainer(part, false).run();
     EXPECT_EQ(stopped.status, train::RunStatus::max_steps);
     EXPECT_EQ(stopped.progress.step, stop_at);
-    EXPECT_TRUE(fs::exists(fs::path(part.out) / "final.safetensors"));  // written after --max-steps too
+    // A stopped run's weights are its last, not its final ones.
+    EXPECT_TRUE(fs::exists(fs::path(part.out) / "last.safetensors"));
+    EXPECT_FALSE(fs::exists(fs::path(part.out) / "final.safetensors"));
     part.max_steps = 0;
     const auto resumed = train::Trainer(part, true).run();
     EXPECT_EQ(resumed.status, train::RunStatus::completed);
@@ -250,8 +294,111 @@ TEST(Trainer, NanLossStopsWithAMessageAndKeepsTheCheckpoint) {
   c.optimizer = "sgd";
   c.loss = "mse";
   c.lr = 1e30;  // the first update blows the weights up; the next loss overflows
-  EXPECT_TRUE(
-      throws_with([&] { train::Trainer(c, false).run(); }, {"training loss is", "last good checkpoint", "--lr"}));
+  // The first loss is fine, the second not: one update was applied, and no checkpoint exists yet in epoch 1.
+  EXPECT_TRUE(throws_with([&] { train::Trainer(c, false).run(); },
+                          {"training loss is", "(step 2)", "diverged after 1 updates", "--lr than 1e+30",
+                           "no checkpoint was written yet"}));
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+int count_of(const std::string& text, const std::string& part) {
+  int n = 0;
+  for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
+  return n;
+}
+
+// 36 training images in batches of 5 leave a last batch of one; at 32x32 ResNet-18's layer4 maps are 1x1, so
+// BatchNorm in training mode cannot normalise it. The run skips it, says so once, and finishes (resume too).
+TEST(Trainer, LastBatchOfOneImageIsSkippedOnce) {
+  TrainConfig c = tiny_config("single");
+  c.batch_size = 5;
+  const auto result = train::Trainer(c, false).run();
+  EXPECT_EQ(result.status, train::RunStatus::completed);
+  EXPECT_EQ(result.progress.step, 14);  // 2 epochs of 7 batches of 5; the 8th (one image) skipped
+  EXPECT_EQ(count_of(read_text(fs::path(c.out) / "train.log"), "a batch of one image"), 1);
+}
+
+TEST(Trainer, RunFolderIsLockedAgainstASecondRun) {
+  TrainConfig c = tiny_config("locked");
+  c.max_steps = 1;
+  {
+    train::Trainer first(c, false);
+    EXPECT_TRUE(throws_with([&] { train::Trainer second(c, false); },
+                            {"the run folder '" + c.out + "' is in use by another train_resnet (process " +
+                             std::to_string(::getpid()) + ")"}));
+    first.run();
+  }
+  train::Trainer resumed(c, true);  // the lock went with the first run
+  EXPECT_TRUE(throws_with([&] { train::Trainer again(c, true); }, {"is in use by another train_resnet"}));
+}
+
+TEST(Trainer, StaleTemporaryFilesAreRemovedOnStartAndResume) {
+  TrainConfig c = tiny_config("stale");
+  c.max_steps = 1;
+  fs::create_directories(c.out);
+  const fs::path out(c.out);
+  for (const char* name : {"checkpoint.safetensors.tmp-4242", "best.safetensors.tmp-7", "notes.tmp-mine"})
+    std::ofstream(out / name) << "x";
+  train::Trainer(c, false).run();
+  EXPECT_FALSE(fs::exists(out / "checkpoint.safetensors.tmp-4242"));
+  EXPECT_FALSE(fs::exists(out / "best.safetensors.tmp-7"));
+  EXPECT_TRUE(fs::exists(out / "notes.tmp-mine"));  // not one of edat's
+  std::ofstream(out / "checkpoint.safetensors.tmp-4243") << "x";
+  train::Trainer resumed(c, true);
+  EXPECT_FALSE(fs::exists(out / "checkpoint.safetensors.tmp-4243"));
+  EXPECT_EQ(count_of(read_text(out / "train.log"), "removed 2 temporary file(s)"), 1);
+}
+
+// One flipped bit in the tensor data of a checkpoint or of weights edat wrote is found when they are read back.
+TEST(Trainer, FlippedBytesAreFoundByTheChecksum) {
+  TrainConfig c = tiny_config("checksum");
+  c.max_steps = 2;
+  train::Trainer(c, false).run();
+  for (const char* name : {"checkpoint.safetensors", "best.safetensors"}) {
+    const fs::path file = fs::path(c.out) / name;
+    std::string bytes = read_text(file);
+    bytes[bytes.size() - 5] ^= 0x10;  // inside the last tensor's data
+    std::ofstream(file, std::ios::binary) << bytes;
+  }
+  EXPECT_TRUE(throws_with([&] { train::Trainer(c, true); },
+                          {"checkpoint.safetensors", "do not match the checksum", "damaged after it was written"}));
+  const std::string best = (fs::path(c.out) / "best.safetensors").string();
+  EXPECT_TRUE(throws_with([&] { train::load_age_model(best); }, {best, "do not match the checksum"}));
+  // Intact files read: the last weights load for evaluation.
+  EXPECT_NO_THROW(train::load_age_model((fs::path(c.out) / "last.safetensors").string()));
+}
+
+// A run stopped by --max-steps 4, resumed with its saved settings: the reached limit is lifted (and said), instead
+// of stopping again after one more step.
+TEST(Trainer, ResumeAfterAReachedMaxStepsGoesOn) {
+  TrainConfig c = tiny_config("max_again");
+  c.max_steps = 4;
+  EXPECT_EQ(train::Trainer(c, false).run().progress.step, 4);  // never a step past the limit
+  const auto resumed = train::Trainer(c, true).run();
+  EXPECT_EQ(resumed.status, train::RunStatus::completed);
+  EXPECT_EQ(resumed.progress.step, 10);
+  EXPECT_EQ(count_of(read_text(fs::path(c.out) / "train.log"), "--max-steps 4 was reached before"), 1);
+}
+
+// Stopped by --max-steps within its first epoch, a run still validates what it has: a metrics row, best weights,
+// the test evaluation and the report, so short runs can be compared.
+TEST(Trainer, MaxStepsInTheFirstEpochStillGivesNumbers) {
+  TrainConfig c = tiny_config("short");
+  c.max_steps = 2;
+  const auto result = train::Trainer(c, false).run();
+  EXPECT_EQ(result.status, train::RunStatus::max_steps);
+  ASSERT_TRUE(result.test.has_value());
+  EXPECT_EQ(result.test->truth.size(), 12u);
+  for (const char* file : {"best.safetensors", "last.safetensors", "results.json", "report.html", "predictions.csv"})
+    EXPECT_TRUE(fs::exists(fs::path(c.out) / file)) << file;
+  EXPECT_FALSE(fs::exists(fs::path(c.out) / "final.safetensors"));
+  const std::string metrics = read_text(fs::path(c.out) / "metrics.csv");
+  EXPECT_EQ(count_of(metrics, "\n"), 2) << metrics;  // header + the partial epoch
+  EXPECT_NE(metrics.find("\n1,2,"), std::string::npos) << metrics;  // epoch 1, step 2
 }
 
 TEST(Trainer, BadInputIsAClearError) {

@@ -166,6 +166,16 @@ TEST(Transforms, ResizeHandCases) {
   EXPECT_EQ(shorter_side_size(99, 100, 50), (std::array<int, 2>{50, 50}));  // int(50.505...)
 }
 
+TEST(Transforms, ResizeRefusesOutputsBeyondTheLimit) {
+  // A 16M x 1 image resized to a shorter side of 146 would be 2.4G x 146 pixels: an int overflow, then 11.6 GB.
+  EXPECT_TRUE(edat::testing::throws_with([] { shorter_side_size(1 << 24, 1, 146); },
+                                         {"16777216x1", "shorter side resized to 146", "more than the limit"}));
+  EXPECT_TRUE(edat::testing::throws_with([] { resize(Image(4, 4), 100000, 100000); },
+                                         {"100000x100000 is more than the limit of 67108864 pixels"}));
+  const Image wide(1 << 16, 1);  // 64K x 1 to 146: 9.5M x 146, also refused before allocating anything
+  EXPECT_TRUE(edat::testing::throws_with([&] { resize_shorter_side(wide, 146); }, {"65536x1", "more than the limit"}));
+}
+
 TEST(Transforms, CropFlipPad) {
   // 3x2 image, pixel value = 10 * (y * 3 + x) + channel.
   std::vector<std::uint8_t> px;

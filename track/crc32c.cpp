@@ -1,4 +1,5 @@
-// Table-driven CRC-32C, one byte per step: an event file holds a few hundred bytes per epoch, so speed is moot.
+// Table-driven CRC-32C, one byte per step: event files hold a few hundred bytes per epoch; the checksum of a
+// checkpoint's tensors (train/checkpoint.cpp) runs at about 0.5-1 GB/s, a small part of writing the file.
 #include "track/crc32c.h"
 
 #include <array>
@@ -22,9 +23,9 @@ constexpr std::array<std::uint32_t, 256> kTable = make_table();
 
 }  // namespace
 
-std::uint32_t crc32c(const void* data, std::size_t size) {
+std::uint32_t crc32c(const void* data, std::size_t size, std::uint32_t previous) {
   const auto* bytes = static_cast<const unsigned char*>(data);
-  std::uint32_t crc = 0xFFFFFFFFu;
+  std::uint32_t crc = previous ^ 0xFFFFFFFFu;
   for (std::size_t i = 0; i < size; ++i) crc = kTable[(crc ^ bytes[i]) & 0xFF] ^ (crc >> 8);
   return crc ^ 0xFFFFFFFFu;
 }

@@ -9,7 +9,8 @@ namespace edat::track {
 
 // CRC-32C of `size` bytes (reflected polynomial 0x82F63B78, initial value and final xor 0xFFFFFFFF, as RFC 3720).
 // crc32c("123456789") == 0xE3069283. Debian packages no C/C++ CRC-32C library, hence this table-driven one.
-std::uint32_t crc32c(const void* data, std::size_t size);
+// `previous` continues a checksum over more data: crc32c(b, n, crc32c(a, m)) is the CRC of a then b.
+std::uint32_t crc32c(const void* data, std::size_t size, std::uint32_t previous = 0);
 inline std::uint32_t crc32c(std::string_view bytes) { return crc32c(bytes.data(), bytes.size()); }
 
 // TFRecord stores CRCs masked, because a CRC of data that itself holds CRCs is weak:

@@ -158,7 +158,7 @@ std::string render_report(const ReportInput& input) {
   std::ostringstream html;
   html << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" << xml_escape(input.title)
        << "</title>\n<style>\n" << kStyle << "</style>\n</head>\n<body>\n<h1>" << xml_escape(input.title) << "</h1>\n"
-       << summary_table(input, metrics ? &*metrics : nullptr) << settings_table(input) << "<h2>Charts</h2>\n";
+       << summary_table(input, metrics ? &*metrics : nullptr) << "<h2>Charts</h2>\n";
   html << "<div class=\"charts\">\n";
   if (input.epochs.empty()) {
     html << "<p>No epochs recorded.</p>\n";
@@ -170,7 +170,8 @@ std::string render_report(const ReportInput& input) {
   } else {
     html << "<p>No test predictions.</p>\n";
   }
-  html << "</div>\n" << epoch_table(input.epochs) << "</body>\n</html>\n";
+  // The long settings table last: the numbers and charts are what a reader opens the report for.
+  html << "</div>\n" << epoch_table(input.epochs) << settings_table(input) << "</body>\n</html>\n";
   return html.str();
 }
 

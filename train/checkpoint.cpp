@@ -1,9 +1,12 @@
 #include "train/checkpoint.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "layers/modules.h"
 #include "tensor/error.h"
+#include "track/crc32c.h"
 #include "weights/safetensors.h"
 
 namespace edat::train {
@@ -43,6 +46,30 @@ TrainProgress progress_from(const json& j) {
   return p;
 }
 
+constexpr const char* checksum_key = "edat.checksum";
+
+std::string tensors_checksum(const nn::NamedTensors& tensors) {
+  std::vector<const std::pair<std::string, Tensor>*> sorted;
+  for (const auto& entry : tensors) sorted.push_back(&entry);
+  std::sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  std::uint32_t crc = 0;
+  for (const auto* entry : sorted) {
+    const Tensor host = entry->second.cpu();
+    crc = track::crc32c(entry->first.data(), entry->first.size() + 1, crc);  // with its NUL: names stay apart
+    crc = track::crc32c(host.raw_data(), host.nbytes(), crc);
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, "crc32c:%08x", crc);
+  return text;
+}
+
+// The tensors, written with their checksum in the metadata.
+void write_with_checksum(const std::string& path, const nn::NamedTensors& tensors,
+                         std::map<std::string, std::string> metadata) {
+  metadata[checksum_key] = tensors_checksum(tensors);
+  weights::write_safetensors(path, tensors, metadata);
+}
+
 // Dropout modules draw their masks from their own generators: their positions are part of the run's state.
 json generators_json(models::Backbone& model) {
   json generators = json::object();
@@ -78,7 +105,7 @@ void save_checkpoint(const std::string& path, models::Backbone& model, const opt
   metadata["edat.scheduler"] = scheduler.state_json();
   metadata["edat.progress"] = progress_json(progress).dump();
   metadata["edat.generators"] = generators_json(model).dump();
-  weights::write_safetensors(path, tensors, metadata);
+  write_with_checksum(path, tensors, metadata);
 }
 
 TrainProgress load_checkpoint(const std::string& path, models::Backbone& model, optim::Optimizer& optimizer,
@@ -87,6 +114,7 @@ TrainProgress load_checkpoint(const std::string& path, models::Backbone& model, 
   for (const char* key : {"edat.optimizer", "edat.scheduler", "edat.progress", "edat.generators"}) {
     EDAT_CHECK(contents.metadata.contains(key), path << ": not an edat checkpoint (no " << key << " metadata)");
   }
+  verify_checksum(contents, path);
   nn::NamedTensors model_state;
   optim::OptimizerState optimizer_state;
   for (const auto& [name, tensor] : contents.tensors) {
@@ -113,7 +141,16 @@ TrainProgress load_checkpoint(const std::string& path, models::Backbone& model, 
 }
 
 void save_weights(const std::string& path, models::Backbone& model, const ModelDescription& description) {
-  weights::write_safetensors(path, model.state_dict(), description.metadata());
+  write_with_checksum(path, model.state_dict(), description.metadata());
+}
+
+void verify_checksum(const weights::SafetensorsContents& contents, const std::string& path) {
+  const auto stored = contents.metadata.find(checksum_key);
+  if (stored == contents.metadata.end()) return;
+  const std::string actual = tensors_checksum(contents.tensors);
+  EDAT_CHECK(actual == stored->second, path << ": the tensors do not match the checksum edat wrote with them ("
+                                            << actual << ", the file says " << stored->second
+                                            << "): the file was damaged after it was written");
 }
 
 }  // namespace edat::train

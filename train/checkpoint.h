@@ -16,6 +16,7 @@
 #include "optim/optimizer.h"
 #include "optim/schedules.h"
 #include "train/objective.h"
+#include "weights/safetensors.h"
 
 namespace edat::train {
 
@@ -50,5 +51,10 @@ TrainProgress load_checkpoint(const std::string& path, models::Backbone& model, 
 
 // The weights alone (best.safetensors, final.safetensors): the state dict with the description as metadata.
 void save_weights(const std::string& path, models::Backbone& model, const ModelDescription& description);
+
+// Every file edat writes here carries edat.checksum, a CRC-32C of its tensors (names and bytes, in name order), so
+// bytes flipped on disk are found when the file is read back (resume, evaluate_age, predict_age) instead of
+// trained or evaluated on. Throws naming the file on a mismatch; files without the key (other writers) pass.
+void verify_checksum(const weights::SafetensorsContents& contents, const std::string& path);
 
 }  // namespace edat::train

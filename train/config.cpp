@@ -11,6 +11,7 @@
 #include "models/backbone.h"
 #include "tensor/error.h"
 #include "weights/file_io.h"
+#include "weights/json_brief.h"
 
 namespace edat::train {
 
@@ -25,7 +26,8 @@ const std::vector<Setting>& settings() {
       {"test-csv", &C::test_csv, "test label file (default: the dataset's, else held out when walking folders)"},
       {"target", &C::target, "APPA-REAL's target: apparent or real age"},
       {"valid-fraction", &C::valid_fraction, "share of the training list held out for validation when needed"},
-      {"test-fraction", &C::test_fraction, "share held out for testing when the dataset has no test split"},
+      {"test-fraction", &C::test_fraction, "share held out for testing when the dataset has no test split (a folder "
+                                           "walk; with --train-csv give --test-csv, or there is no test split)"},
       {"img-size", &C::img_size, "network input size in pixels (square)"},
       {"resize", &C::resize, "shorter side before cropping (0: img-size * 8/7)"},
       {"no-augment", &C::no_augment, "train on the evaluation transform: resize + centre crop + normalise"},
@@ -36,6 +38,8 @@ const std::vector<Setting>& settings() {
       {"saturation", &C::saturation, "colour jitter: saturation factor range 1 +- this"},
       {"hue", &C::hue, "colour jitter: hue shift range +- this (at most 0.5)"},
       {"cache-images", &C::cache_images, "keep decoded images in memory (small datasets)"},
+      {"max-image-pixels", &C::max_image_pixels, "images with more pixels are skipped as unreadable (JPEGs first "
+                                                 "decode smaller to fit)"},
       {"arch", &C::arch, "network architecture"},
       {"pretrained", &C::pretrained, "initial weights: .safetensors or torchvision .pth (head skipped if it differs)"},
       {"mode", &C::mode, "feature-extraction (head only), finetune (all) or partial (--trainable parts)"},
@@ -118,7 +122,7 @@ TrainConfig from_json(const nlohmann::json& json, const TrainConfig& base, const
         [&](auto member) {
           using T = std::remove_reference_t<decltype(config.*member)>;
           EDAT_CHECK(json_has_type<T>(value),
-                     source << ": setting '" << key << "' must be " << type_name<T>() << ", not " << value.dump());
+                     source << ": setting '" << key << "' must be " << type_name<T>() << ", not " << weights::json_brief(value));
           config.*member = value.get<T>();
         },
         setting->field);
@@ -180,12 +184,17 @@ void check_one_of(const std::string& flag, const std::string& value, const std::
 
 }  // namespace
 
+const std::vector<std::string>& losses() {
+  static const std::vector<std::string> names = {"l1", "mse", "smooth-l1", "coral"};
+  return names;
+}
+
 void validate(const TrainConfig& c) {
   check_one_of("dataset", c.dataset, data::dataset_kinds());
   check_one_of("arch", c.arch, models::architectures());
   check_one_of("target", c.target, {"apparent", "real"});
   check_one_of("mode", c.mode, {"feature-extraction", "finetune", "partial"});
-  check_one_of("loss", c.loss, {"l1", "mse", "smooth-l1", "coral"});
+  check_one_of("loss", c.loss, losses());
   check_one_of("optimizer", c.optimizer, {"adam", "adamw", "sgd"});
   check_one_of("device", c.device, {"cpu", "cuda"});
   EDAT_CHECK(!c.data_root.empty(), "--data-root is required: the folder of the dataset's images");
@@ -199,8 +208,9 @@ void validate(const TrainConfig& c) {
   };
   in_range("valid-fraction", c.valid_fraction, 0, 0.9);
   in_range("test-fraction", c.test_fraction, 0, 0.9);
-  in_range("img-size", static_cast<double>(c.img_size), 16, 4096);
-  in_range("resize", static_cast<double>(c.resize), 0, 8192);
+  in_range("img-size", static_cast<double>(c.img_size), min_img_size, max_img_size);
+  in_range("resize", static_cast<double>(c.resize), 0, max_resize);
+  in_range("max-image-pixels", static_cast<double>(c.max_image_pixels), 1, 1e10);
   EDAT_CHECK(c.resize == 0 || c.resize >= c.img_size,
              "--resize " << c.resize << " is smaller than --img-size " << c.img_size);
   in_range("rotation", c.rotation, 0, 180);

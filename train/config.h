@@ -12,6 +12,8 @@
 #include <variant>
 #include <vector>
 
+#include "data/decode.h"
+
 namespace CLI {
 class App;
 }
@@ -33,6 +35,7 @@ struct TrainConfig {
   double rotation = 0;                         // random rotation in [-rotation, rotation] degrees
   double brightness = 0, contrast = 0, saturation = 0, hue = 0;  // colour jitter (torchvision ColorJitter)
   bool cache_images = false;                                     // keep decoded images in memory (small datasets)
+  std::int64_t max_image_pixels = data::default_max_pixels;      // larger images are skipped (data/decode.h)
   // ---- model ----
   std::string arch = "resnet34";
   std::string pretrained;         // .safetensors or .pth; empty: random initialisation
@@ -87,6 +90,11 @@ void save_config(const std::string& path, const TrainConfig& config);  // atomic
 std::string value_text(const TrainConfig& config, const Setting& setting);
 bool same_value(const TrainConfig& a, const TrainConfig& b, const Setting& setting);
 void copy_value(TrainConfig& to, const TrainConfig& from, const Setting& setting);
+
+// Limits shared by the settings and by the metadata of weights files (train/objective.cpp), stated once.
+inline constexpr std::int64_t min_img_size = 16, max_img_size = 4096, max_resize = 8192;
+// The losses --loss accepts.
+const std::vector<std::string>& losses();
 
 // Checks every setting's value (names of datasets, architectures, losses ...; ranges); edat::Error naming the flag.
 void validate(const TrainConfig& config);

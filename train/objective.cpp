@@ -9,10 +9,25 @@
 #include "models/coral.h"
 #include "tensor/error.h"
 #include "tensor/factory.h"
+#include "train/checkpoint.h"
+#include "train/config.h"
 #include "weights/read_weights.h"
 #include "weights/safetensors.h"
 
 namespace edat::train {
+
+namespace {
+
+// CORAL's ages (min_age .. min_age + classes - 1) lie in 0 .. max_coral_age years.
+constexpr std::int64_t max_coral_age = 200;
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+}  // namespace
 
 std::map<std::string, std::string> ModelDescription::metadata() const {
   std::map<std::string, std::string> m = {{"edat.arch", arch},
@@ -44,15 +59,27 @@ bool ModelDescription::from_metadata(const std::map<std::string, std::string>& m
     }
     throw Error(source + ": metadata " + key + " = '" + text + "' is not an integer");
   };
+  // The file is not trusted: every field is checked against what a run can write, naming the key.
+  auto one_of = [&](const std::string& key, const std::vector<std::string>& allowed) {
+    const std::string& text = get(key);
+    EDAT_CHECK(std::find(allowed.begin(), allowed.end(), text) != allowed.end(),
+               source << ": metadata " << key << " = '" << text << "' is not one of " << join(allowed));
+    return text;
+  };
+  auto in_range = [&](const std::string& key, std::int64_t low, std::int64_t high) {
+    const std::int64_t value = integer(key);
+    EDAT_CHECK(value >= low && value <= high,
+               source << ": metadata " << key << " = " << value << " is out of range [" << low << ", " << high << "]");
+    return value;
+  };
   ModelDescription d;
-  d.arch = get("edat.arch");
-  d.loss = get("edat.loss");
-  d.img_size = integer("edat.img_size");
-  d.resize = integer("edat.resize");
+  d.arch = one_of("edat.arch", models::architectures());
+  d.loss = one_of("edat.loss", losses());
+  d.img_size = in_range("edat.img_size", min_img_size, max_img_size);
+  d.resize = in_range("edat.resize", d.img_size, max_resize);
   if (d.loss == "coral") {
-    d.coral_min_age = integer("edat.coral_min_age");
-    d.coral_classes = integer("edat.coral_classes");
-    EDAT_CHECK(d.coral_classes >= 2, source << ": edat.coral_classes must be at least 2");
+    d.coral_min_age = in_range("edat.coral_min_age", 0, max_coral_age - 1);
+    d.coral_classes = in_range("edat.coral_classes", 2, max_coral_age - d.coral_min_age + 1);
   }
   out = d;
   return true;
@@ -96,10 +123,15 @@ std::shared_ptr<models::Backbone> build_model(const ModelDescription& descriptio
 }
 
 AgeModel load_age_model(const std::string& weights_path, const std::string& arch, std::int64_t img_size) {
-  std::map<std::string, std::string> metadata;
+  // A .safetensors file is read once, for its metadata (and checksum) and its tensors; a .pth has neither.
+  weights::SafetensorsContents contents;
   if (weights_path.ends_with(".safetensors")) {
-    metadata = weights::read_safetensors_with_metadata(weights_path).metadata;
+    contents = weights::read_safetensors_with_metadata(weights_path);
+    verify_checksum(contents, weights_path);
+  } else {
+    contents.tensors = weights::read_weights(weights_path);
   }
+  const std::map<std::string, std::string>& metadata = contents.metadata;
   AgeModel result;
   ModelDescription& d = result.description;
   if (ModelDescription::from_metadata(metadata, d, weights_path)) {
@@ -118,7 +150,7 @@ AgeModel load_age_model(const std::string& weights_path, const std::string& arch
   Generator generator(0);
   result.model = build_model(d, generator);
   try {
-    result.model->load_state_dict(weights::read_weights(weights_path));
+    result.model->load_state_dict(contents.tensors);
   } catch (const Error& e) {
     throw Error(weights_path + " does not fit a " + d.arch + " age model (" + d.loss + "): " + e.what());
   }

@@ -73,6 +73,8 @@ Splits open_splits(const TrainConfig& config) {
       << ": " << splits.valid->size() << " images; test ";
   if (splits.test)
     out << splits.test->name() << ": " << splits.test->size() << " images";
+  else if (!config.train_csv.empty() && config.test_fraction > 0)
+    out << "none (--test-fraction holds out a test part of a folder walk only; give --test-csv)";
   else
     out << "none";
   splits.description = out.str();

@@ -1,7 +1,13 @@
 #include "train/trainer.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <cmath>
 #include <csignal>
 #include <cstdarg>
@@ -9,8 +15,10 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "autograd/grad_mode.h"
+#include "layers/modules.h"
 #include "models/transfer.h"
 #include "tensor/backend.h"
 #include "tensor/determinism.h"
@@ -62,6 +70,12 @@ ModelDescription describe(const TrainConfig& c, const data::Dataset& train) {
   return d;
 }
 
+bool batch_norm_in_training(models::Backbone& model) {
+  for (auto& [name, module] : model.named_modules())
+    if (dynamic_cast<nn::BatchNorm2d*>(module) != nullptr && module->is_training()) return true;
+  return false;
+}
+
 }  // namespace
 
 void install_stop_handlers() {
@@ -72,13 +86,14 @@ bool stop_requested() { return g_stop.load(); }
 void clear_stop_request() { g_stop.store(false); }
 
 // metrics.csv, rewritten whole from the history at a (re)start and appended to after each epoch, and the same
-// numbers as TensorBoard scalars (a resumed run adds a new event file to the folder; TensorBoard reads them all).
+// numbers as TensorBoard scalars at the same global step (a resumed run adds a new event file to the folder;
+// TensorBoard reads them all).
 struct Trainer::Tracking {
   std::string metrics_path;
   track::EventWriter events;
   explicit Tracking(const std::string& out) : metrics_path((fs::path(out) / "metrics.csv").string()), events(out) {}
   void add_scalars(const EpochMetrics& m) {
-    const std::int64_t step = m.epoch;
+    const std::int64_t step = m.step;  // the global step, as metrics.csv's step column
     events.add_scalar("loss/train", m.train_loss, step);
     events.add_scalar("loss/valid", m.valid_loss, step);
     events.add_scalar("valid/mae", m.valid_mae, step);
@@ -115,6 +130,11 @@ Trainer::Trainer(TrainConfig config, bool resume) : config_(std::move(config)) {
   if (config_.deterministic) set_deterministic(true);  // before any CUDA work: cuDNN's choices are cached per mode
   EDAT_CHECK(!device_.is_cuda() || cuda::is_available(),
              "--device cuda: no CUDA device is available (" << cuda::unavailable_reason() << "); use --device cpu");
+  // Checked before the run folder exists, so that a mistyped path leaves nothing behind.
+  EDAT_CHECK(resume || config_.pretrained.empty() || fs::exists(config_.pretrained),
+             "--pretrained " << config_.pretrained << ": no such file (a relative path starts from the current folder, "
+                             << fs::current_path().string() << "); make it from torchvision's weights with "
+                             << "convert_weights, e.g. convert_weights resnet34-b627a593.pth " << config_.pretrained);
   open_run_folder(resume);
   splits_ = open_splits(config_);
   log("data: %s\n", splits_.description.c_str());
@@ -128,6 +148,13 @@ Trainer::Trainer(TrainConfig config, bool resume) : config_(std::move(config)) {
     log("resumed from %s: epoch %lld, batch %lld, step %lld\n", path("checkpoint.safetensors").c_str(),
         static_cast<long long>(progress_.epoch + 1), static_cast<long long>(progress_.batch),
         static_cast<long long>(progress_.step));
+    // A limit the run already reached would stop the resumed run at once: it is lifted, and said so.
+    if (config_.max_steps > 0 && progress_.step >= config_.max_steps) {
+      log("--max-steps %lld was reached before; the resumed run goes on to --epochs %lld (give --max-steps N for "
+          "a new limit)\n",
+          static_cast<long long>(config_.max_steps), static_cast<long long>(config_.epochs));
+      config_.max_steps = 0;
+    }
   }
   tracking_->restart(progress_.history);
 }
@@ -142,9 +169,48 @@ void Trainer::open_run_folder(bool resume) {
                                   << ", or choose another --out");
   }
   fs::create_directories(config_.out);
+  lock_run_folder();
   log_file_ = std::fopen(path("train.log").c_str(), resume ? "a" : "w");
   EDAT_CHECK(log_file_ != nullptr, "cannot write '" << path("train.log") << "'");
+  remove_stale_temporary_files();
   save_config(path("config.json"), config_);
+}
+
+// Two runs in one folder would interleave metrics.csv and train.log and overwrite each other's weights. The lock is
+// flock(2) on run.lock: the kernel drops it when the process ends, however it ends, so a killed run never leaves
+// the folder locked.
+void Trainer::lock_run_folder() {
+  const std::string lock_path = path("run.lock");
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  EDAT_CHECK(lock_fd_ >= 0, "cannot create '" << lock_path << "': " << std::strerror(errno));
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    char holder[32] = {};
+    const ssize_t n = ::pread(lock_fd_, holder, sizeof holder - 1, 0);
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    throw Error("the run folder '" + config_.out + "' is in use by another train_resnet (process " +
+                (n > 0 ? std::string(holder, static_cast<std::size_t>(n)) : std::string("?")) +
+                "); wait for it to end, or choose another --out");
+  }
+  const std::string pid = std::to_string(::getpid());
+  if (::ftruncate(lock_fd_, 0) != 0 || ::pwrite(lock_fd_, pid.data(), pid.size(), 0) < 0) {
+    // The pid is only for the message above; the lock itself holds.
+  }
+}
+
+// A run killed while writing a checkpoint leaves NAME.tmp-PID behind (weights/file_io.h); with the folder locked,
+// no other process can be writing one, so every such file is stale.
+void Trainer::remove_stale_temporary_files() {
+  int removed = 0;
+  for (const auto& entry : fs::directory_iterator(config_.out)) {
+    const std::string name = entry.path().filename().string();
+    const std::size_t tmp = name.rfind(".tmp-");
+    if (tmp == std::string::npos || tmp + 5 == name.size()) continue;
+    if (name.find_first_not_of("0123456789", tmp + 5) != std::string::npos) continue;
+    std::error_code error;
+    if (fs::remove(entry.path(), error)) ++removed;
+  }
+  if (removed > 0) log("removed %d temporary file(s) left by a run that was killed while writing\n", removed);
 }
 
 void Trainer::make_model(bool resume) {
@@ -195,11 +261,13 @@ void Trainer::make_optimizer_and_loader() {
   options.workers = static_cast<int>(config_.workers);
   options.device = device_;
   options.cache_decoded = config_.cache_images;
+  options.max_pixels = config_.max_image_pixels;
   train_loader_ = std::make_unique<data::Loader>(*splits_.train, train_transforms(config_), options);
 }
 
 Trainer::~Trainer() {
   if (log_file_) std::fclose(log_file_);
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
 }
 
 std::string Trainer::path(const std::string& file) const { return (fs::path(config_.out) / file).string(); }
@@ -241,16 +309,22 @@ void Trainer::train_epoch(std::int64_t epoch, RunStatus& status) {
   model_->train();
   train_loader_->start_epoch(static_cast<std::uint64_t>(epoch), first);
   while (auto batch = train_loader_->next()) {
-    if (batch->size() > 0) {
+    if (batch->size() == 1 && batch_norm_in_training(*model_)) {
+      // BatchNorm cannot normalise one image whose last feature map is 1x1, and one image is a poor estimate of
+      // the batch statistics anyway; the batch is skipped (the same on resume, so a run can always finish).
+      if (!skipped_single_batch_) {
+        log("note: a batch of one image (epoch %lld, batch %zu) is skipped: BatchNorm in training mode needs more; "
+            "said once per run\n",
+            static_cast<long long>(epoch + 1), batch->index + 1);
+      }
+      skipped_single_batch_ = true;
+    } else if (batch->size() > 0) {
       optimizer_->zero_grad();
       Tensor loss = objective_->loss(model_->forward(batch->images), batch->ages);
       const double value = loss.item();
       if (!std::isfinite(value)) {
         bar.finish();
-        throw Error("the training loss is " + std::to_string(value) + " at epoch " + std::to_string(epoch + 1) +
-                    ", batch " + std::to_string(batch->index + 1) + " (step " + std::to_string(progress_.step + 1) +
-                    "): training stopped; the last good checkpoint is " + path("checkpoint.safetensors") +
-                    " (try a lower --lr)");
+        throw Error(non_finite_loss_message(value, epoch, batch->index));
       }
       loss.backward();
       optimizer_->step();
@@ -268,6 +342,7 @@ void Trainer::train_epoch(std::int64_t epoch, RunStatus& status) {
       // An epoch ended by its last batch is closed normally (validation, schedule) before stopping.
       if (progress_.batch < static_cast<std::int64_t>(train_loader_->batches_per_epoch())) {
         save_checkpoint_now();
+        partial_epoch_speed_ = {bar.images_per_second(), bar.seconds()};
         return;
       }
       break;
@@ -277,25 +352,30 @@ void Trainer::train_epoch(std::int64_t epoch, RunStatus& status) {
   end_epoch(epoch, bar.images_per_second(), bar.seconds());
 }
 
+// Says what is true: whether a checkpoint exists yet, and whether any update had been applied (a loss that is
+// not finite at the first step comes from the data or the initial weights, not from the learning rate).
+std::string Trainer::non_finite_loss_message(double loss, std::int64_t epoch, std::size_t batch_index) const {
+  std::ostringstream out;
+  out << "the training loss is " << loss << " at epoch " << epoch + 1 << ", batch " << batch_index + 1 << " (step "
+      << progress_.step + 1 << "): training stopped before applying it; ";
+  if (progress_.step == 0) {
+    out << "no update had been applied yet, so the images, the ages or the initial weights (--pretrained) hold NaN "
+           "or infinite values";
+  } else {
+    out << "the training diverged after " << progress_.step << " updates (a lower --lr than " << config_.lr
+        << " usually helps)";
+  }
+  if (fs::exists(path("checkpoint.safetensors"))) {
+    out << "; the last good checkpoint is " << path("checkpoint.safetensors") << " (--resume " << config_.out << ")";
+  } else {
+    out << "; no checkpoint was written yet (the first is written at the end of epoch 1)";
+  }
+  return out.str();
+}
+
 void Trainer::end_epoch(std::int64_t epoch, double images_per_second, double seconds) {
-  data::LoaderOptions options = train_loader_->options();
-  const Predictions valid = predict_dataset(*model_, *objective_, *splits_.valid, options);
-  EpochMetrics m;
-  m.epoch = epoch + 1;
-  m.step = progress_.step;
-  m.train_loss = progress_.loss_count ? progress_.loss_sum / static_cast<double>(progress_.loss_count) : NAN;
-  m.valid_loss = valid.mean_loss;
-  const track::AgeMetrics metrics = valid.metrics();
-  m.valid_mae = metrics.mae;
-  m.valid_rmse = metrics.rmse;
-  m.lr = optimizer_->lr();
-  m.images_per_second = images_per_second;
-  m.seconds = seconds;
-  const bool best = m.valid_mae < progress_.best_valid_mae;
-  log("epoch %lld/%lld: train loss %.4f, valid loss %.4f, valid MAE %.3f, RMSE %.3f, lr %.3g, %.0f img/s, %.1f s%s\n",
-      static_cast<long long>(m.epoch), static_cast<long long>(config_.epochs), m.train_loss, m.valid_loss, m.valid_mae,
-      m.valid_rmse, m.lr, m.images_per_second, m.seconds, best ? " (best)" : "");
-  if (best) {
+  const EpochMetrics m = validate_epoch(epoch, images_per_second, seconds);
+  if (m.valid_mae < progress_.best_valid_mae) {
     progress_.best_valid_mae = m.valid_mae;
     progress_.best_epoch = m.epoch;
     save_weights(path("best.safetensors"), *model_, objective_->description());
@@ -311,17 +391,59 @@ void Trainer::end_epoch(std::int64_t epoch, double images_per_second, double sec
   save_checkpoint_now();
 }
 
+EpochMetrics Trainer::validate_epoch(std::int64_t epoch, double images_per_second, double seconds) {
+  data::LoaderOptions options = train_loader_->options();
+  const Predictions valid = predict_dataset(*model_, *objective_, *splits_.valid, options);
+  EpochMetrics m;
+  m.epoch = epoch + 1;
+  m.step = progress_.step;
+  m.train_loss = progress_.loss_count ? progress_.loss_sum / static_cast<double>(progress_.loss_count) : NAN;
+  m.valid_loss = valid.mean_loss;
+  const track::AgeMetrics metrics = valid.metrics();
+  m.valid_mae = metrics.mae;
+  m.valid_rmse = metrics.rmse;
+  m.lr = optimizer_->lr();
+  m.images_per_second = images_per_second;
+  m.seconds = seconds;
+  const bool best = m.valid_mae < progress_.best_valid_mae;
+  const bool partial = progress_.batch < static_cast<std::int64_t>(train_loader_->batches_per_epoch());
+  log("epoch %lld/%lld%s: train loss %.4f, valid loss %.4f, valid MAE %.3f, RMSE %.3f, lr %.3g, %.0f img/s, %.1f s%s\n",
+      static_cast<long long>(m.epoch), static_cast<long long>(config_.epochs),
+      partial ? (" (" + std::to_string(progress_.batch) + " batches)").c_str() : "", m.train_loss, m.valid_loss,
+      m.valid_mae, m.valid_rmse, m.lr, m.images_per_second, m.seconds, best ? " (best)" : "");
+  return m;
+}
+
+// A run stopped by --max-steps before its first epoch ended would leave no numbers at all: its weights are
+// validated as they are and become best.safetensors, with a metrics.csv row, so that the test evaluation and the
+// report follow. The checkpoint (saved before) is untouched, and a resume rewrites metrics.csv from its history.
+void Trainer::validate_partial_first_epoch() {
+  const EpochMetrics m = validate_epoch(progress_.epoch, partial_epoch_speed_[0], partial_epoch_speed_[1]);
+  progress_.best_valid_mae = m.valid_mae;
+  progress_.best_epoch = m.epoch;
+  save_weights(path("best.safetensors"), *model_, objective_->description());
+  tracking_->append(m);
+  progress_.history.push_back(m);  // for the report; the checkpoint does not hold it
+}
+
 RunResult Trainer::finish(RunStatus status) {
-  save_weights(path("final.safetensors"), *model_, objective_->description());
+  // Only a run that went through all its epochs has final weights; a stopped one has its last.
+  const bool stopped = status != RunStatus::completed;
+  save_weights(path(stopped ? "last.safetensors" : "final.safetensors"), *model_, objective_->description());
   RunResult result;
   result.status = status;
-  result.progress = progress_;
-  if (status != RunStatus::completed) {
-    log("%s after step %lld: checkpoint saved; continue with --resume %s\n",
+  if (stopped) {
+    log("%s after step %lld: checkpoint saved, weights in last.safetensors; continue with --resume %s\n",
         status == RunStatus::max_steps ? "stopped by --max-steps" : "interrupted",
         static_cast<long long>(progress_.step), config_.out.c_str());
-    return result;
+    if (status == RunStatus::interrupted) {
+      result.progress = progress_;
+      return result;
+    }
+    // --max-steps makes short runs to compare: they end with the numbers a completed run gives.
+    if (progress_.history.empty()) validate_partial_first_epoch();
   }
+  result.progress = progress_;
   // The test split is evaluated with the best weights by validation MAE, the model a user keeps.
   if (progress_.best_epoch > 0) model_->load_state_dict(weights::read_safetensors(path("best.safetensors")));
   const data::Dataset& split = splits_.test ? *splits_.test : *splits_.valid;

@@ -10,12 +10,14 @@
 //   metrics.csv  one line per epoch           events.out.tfevents.*  the same, for tensorboard --logdir
 //   checkpoint.safetensors  resume point      best.safetensors, final.safetensors  weights (+ description)
 //   predictions.csv, results.json, report.html  the test split at the end
+//   run.lock     held while a run uses the folder (one run at a time)
 //
 // Stopping: --max-steps, or SIGINT/SIGTERM (after install_stop_handlers), end the run after the current step with a
-// checkpoint; resuming from it (Trainer with resume = true) continues exactly: same batches, same augmentation,
+// checkpoint and last.safetensors (final.safetensors is for runs that went through every epoch); resuming from it (Trainer with resume = true) continues exactly: same batches, same augmentation,
 // same dropout masks, same optimizer state, so on the CPU the final weights are bit-identical to an uninterrupted
 // run's.
 #pragma once
+#include <array>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -66,7 +68,12 @@ class Trainer {
   void log(const char* format, ...) __attribute__((format(printf, 2, 3)));
   void train_epoch(std::int64_t epoch, RunStatus& status);
   void end_epoch(std::int64_t epoch, double images_per_second, double seconds);
+  EpochMetrics validate_epoch(std::int64_t epoch, double images_per_second, double seconds);  // and logs it
+  void validate_partial_first_epoch();
   void save_checkpoint_now();
+  void lock_run_folder();               // run.lock, held while the Trainer lives; refused when another run has it
+  void remove_stale_temporary_files();  // *.tmp-PID left by a run killed mid-write
+  std::string non_finite_loss_message(double loss, std::int64_t epoch, std::size_t batch_index) const;
   RunResult finish(RunStatus status);
 
   TrainConfig config_;
@@ -79,7 +86,10 @@ class Trainer {
   std::unique_ptr<data::Loader> train_loader_;
   TrainProgress progress_;
   double median_age_ = 0;
+  bool skipped_single_batch_ = false;  // a batch of one image was skipped (said once)
   std::FILE* log_file_ = nullptr;
+  int lock_fd_ = -1;
+  std::array<double, 2> partial_epoch_speed_{};  // images/s and seconds of an epoch cut short by --max-steps
   struct Tracking;  // metrics.csv and the TensorBoard writer
   std::unique_ptr<Tracking> tracking_;
 };

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "tensor/error.h"
 
@@ -41,6 +42,25 @@ const char* opcode_name(std::uint8_t opcode) {
     // clang-format on
     default:
       return "unknown";
+  }
+}
+
+Value::~Value() {
+  std::vector<ValuePtr> pending;
+  auto take_children = [&pending](Value& value) {
+    for (ValuePtr& item : value.items) pending.push_back(std::move(item));
+    for (auto& [key, item] : value.entries) {
+      pending.push_back(std::move(key));
+      pending.push_back(std::move(item));
+    }
+    value.items.clear();
+    value.entries.clear();
+  };
+  take_children(*this);
+  while (!pending.empty()) {
+    ValuePtr value = std::move(pending.back());
+    pending.pop_back();
+    if (value && value.use_count() == 1) take_children(*value);  // its own destructor then has nothing to recurse into
   }
 }
 
@@ -82,6 +102,12 @@ class Unpickler {
   Unpickler(std::span<const std::uint8_t> data, std::size_t pos, const Hooks& hooks, const std::string& source,
             std::size_t base_offset)
       : data_(data), pos_(pos), hooks_(hooks), source_(source), base_(base_offset) {}
+  Unpickler(const Unpickler&) = delete;
+  Unpickler& operator=(const Unpickler&) = delete;
+  // A pickle that failed may have left containers that hold themselves: empty them, or they would leak.
+  ~Unpickler() {
+    if (!succeeded_) break_cycles();
+  }
 
   ValuePtr run();
   std::size_t pos() const { return pos_; }
@@ -172,6 +198,8 @@ class Unpickler {
     return value;
   }
   ValuePtr long1(std::size_t n);
+  void check_nesting(const ValuePtr& root) const;
+  void break_cycles();
   void set_items(std::vector<ValuePtr> items);
   void append_items(std::vector<ValuePtr> items);
   ValuePtr call(const ValuePtr& callable, const ValuePtr& args);
@@ -187,7 +215,62 @@ class Unpickler {
   std::vector<ValuePtr> stack_;
   std::vector<std::size_t> marks_;
   std::unordered_map<std::uint64_t, ValuePtr> memo_;  // a map: indices may have gaps
+  // Every container that APPEND/SETITEM changed: only a change to an existing container can close a cycle.
+  std::vector<std::weak_ptr<Value>> changed_;
+  bool succeeded_ = false;
 };
+
+// Walks the result and every changed container (any cycle passes through one) without recursion, each shared value
+// once: a container reached again while it is still open holds itself, and nothing may nest deeper than max_nesting.
+void Unpickler::check_nesting(const ValuePtr& result) const {
+  struct Open {
+    const Value* value;
+    std::size_t next_child;
+  };
+  auto child = [](const Value& v, std::size_t i) -> const Value* {
+    if (i < v.items.size()) return v.items[i].get();
+    i -= v.items.size();
+    const auto& [key, item] = v.entries[i / 2];
+    return (i % 2 ? item : key).get();
+  };
+  auto child_count = [](const Value& v) { return v.items.size() + 2 * v.entries.size(); };
+  std::unordered_set<const Value*> open, finished;
+  std::vector<ValuePtr> roots{result};
+  for (const std::weak_ptr<Value>& weak : changed_)
+    if (ValuePtr value = weak.lock()) roots.push_back(std::move(value));
+  for (const ValuePtr& root : roots) {
+    if (finished.count(root.get())) continue;
+    std::vector<Open> path{{root.get(), 0}};
+    open.insert(root.get());
+    while (!path.empty()) {
+      Open& top = path.back();
+      if (top.next_child == child_count(*top.value)) {
+        open.erase(top.value);
+        finished.insert(top.value);
+        path.pop_back();
+        continue;
+      }
+      const Value* next = child(*top.value, top.next_child++);
+      if (finished.count(next)) continue;
+      if (open.count(next)) fail("the pickle holds a " + next->describe() + " that contains itself");
+      if (path.size() >= max_nesting)
+        fail("the pickle nests containers more than " + std::to_string(max_nesting) + " deep");
+      open.insert(next);
+      path.push_back({next, 0});
+    }
+  }
+}
+
+void Unpickler::break_cycles() {
+  for (const std::weak_ptr<Value>& weak : changed_) {
+    if (ValuePtr value = weak.lock()) {
+      std::vector<ValuePtr> items = std::move(value->items);
+      std::vector<std::pair<ValuePtr, ValuePtr>> entries = std::move(value->entries);
+      value->items.clear();
+      value->entries.clear();
+    }
+  }
+}
 
 // LONG1: n bytes of little-endian two's complement.
 ValuePtr Unpickler::long1(std::size_t n) {
@@ -207,6 +290,7 @@ void Unpickler::set_items(std::vector<ValuePtr> items) {
   ValuePtr dict = top();
   if (dict->kind != Kind::dict) fail("SETITEM(S) on a " + dict->describe() + ", not a dict");
   if (items.size() % 2) fail("SETITEMS with an odd number of items");
+  changed_.push_back(dict);
   for (std::size_t i = 0; i < items.size(); i += 2) {
     bool replaced = false;  // a key set twice keeps its first position, as in a Python dict
     if (items[i]->kind == Kind::string) {
@@ -225,6 +309,7 @@ void Unpickler::set_items(std::vector<ValuePtr> items) {
 void Unpickler::append_items(std::vector<ValuePtr> items) {
   ValuePtr list = top();
   if (list->kind != Kind::list) fail("APPEND(S) on a " + list->describe() + ", not a list");
+  changed_.push_back(list);
   for (auto& item : items) list->items.push_back(std::move(item));
 }
 
@@ -255,6 +340,9 @@ ValuePtr Unpickler::run() {
         break;    // FRAME: a length hint; the data follows inline
       case 0x2e:  // STOP
         if (stack_.size() != 1 || !marks_.empty()) fail("pickle ends with a malformed stack");
+        in_op_ = false;
+        check_nesting(stack_.back());
+        succeeded_ = true;
         return stack_.back();
       case 0x28:
         marks_.push_back(stack_.size());

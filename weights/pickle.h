@@ -33,6 +33,12 @@ struct Value {
   std::string type;                                    // object: what the hook made ("tensor", "storage" ...)
   std::any payload;                                    // object: the hook's data
 
+  Value() = default;
+  Value(const Value&) = delete;
+  Value& operator=(const Value&) = delete;
+  // Frees nested containers with a work list rather than recursion: a hostile pickle may nest millions deep.
+  ~Value();
+
   static ValuePtr make(Kind kind) {
     auto value = std::make_shared<Value>();
     value->kind = kind;
@@ -57,7 +63,11 @@ struct Hooks {
   std::function<void(const ValuePtr& object, const ValuePtr& state)> build;
 };
 
+// How deeply containers may nest in an unpickled value; a state dict needs fewer than ten levels.
+inline constexpr std::size_t max_nesting = 64;
+
 // Unpickles one pickle starting at data[pos] and returns its value; on return `pos` is just past its STOP opcode.
+// A value that contains itself (through the memo) or nests deeper than `max_nesting` is an error.
 // `source` names the input in errors ("resnet.pth", "resnet.pth: archive/data.pkl"); `base_offset` is added to
 // byte positions in errors (the pickle's offset in its file).
 ValuePtr unpickle(std::span<const std::uint8_t> data, std::size_t& pos, const Hooks& hooks, const std::string& source,

@@ -11,6 +11,7 @@
 #include "tensor/factory.h"
 #include "weights/file_io.h"
 #include "weights/float16.h"
+#include "weights/json_brief.h"
 
 namespace edat::weights {
 
@@ -20,6 +21,9 @@ namespace {
 
 // Python's library refuses headers above 100 MB; so do we, before allocating anything.
 constexpr std::uint64_t max_header_bytes = 100'000'000;
+
+// The most elements a tensor, or one of its dimensions, may have.
+constexpr std::uint64_t max_elements = std::uint64_t{1} << 60;
 
 // A dtype as the file names it: how many bytes an element takes and what edat tensor it becomes.
 struct FileDType {
@@ -101,13 +105,13 @@ Json parse_header(const std::string& text, const std::string& path) {
 
 std::uint64_t as_u64(const Json& value, const std::string& path, const std::string& key, const char* field) {
   EDAT_CHECK(value.is_number_unsigned() || (value.is_number_integer() && value.get<std::int64_t>() >= 0),
-             path << ": key '" << key << "': " << field << " holds " << value.dump() << ", not a non-negative integer");
+             path << ": key '" << key << "': " << field << " holds " << json_brief(value) << ", not a non-negative integer");
   return value.get<std::uint64_t>();
 }
 
 Entry parse_entry(const std::string& key, const Json& info, const std::string& path) {
   EDAT_CHECK(info.is_object(), path << ": key '" << key << "': expected an object with dtype, shape and data_offsets, "
-                                    << "got " << info.dump());
+                                    << "got " << json_brief(info));
   for (const char* field : {"dtype", "shape", "data_offsets"})
     EDAT_CHECK(info.contains(field), path << ": key '" << key << "': '" << field << "' is missing");
   Entry entry;
@@ -124,15 +128,17 @@ Entry parse_entry(const std::string& key, const Json& info, const std::string& p
   std::uint64_t numel = 1;
   for (const Json& dim : shape) {
     const std::uint64_t size = as_u64(dim, path, key, "shape");
-    EDAT_CHECK(size == 0 || numel <= (std::uint64_t{1} << 60) / size,
-               path << ": key '" << key << "': shape " << shape.dump() << " is too large");
+    // Each dimension is bounded too: [0, 2^64 - 1] holds no element but its sizes do not fit a tensor shape.
+    EDAT_CHECK(size <= max_elements && (size == 0 || numel <= max_elements / size),
+               path << ": key '" << key << "': shape is too large (a dimension of " << size << ", "
+                    << shape.size() << " dimensions)");
     numel *= size;
     entry.shape.push_back(static_cast<std::int64_t>(size));
   }
 
   const Json& offsets = info["data_offsets"];
   EDAT_CHECK(offsets.is_array() && offsets.size() == 2,
-             path << ": key '" << key << "': data_offsets is " << offsets.dump() << ", not [begin, end]");
+             path << ": key '" << key << "': data_offsets is " << json_brief(offsets) << ", not [begin, end]");
   entry.begin = as_u64(offsets[0], path, key, "data_offsets");
   entry.end = as_u64(offsets[1], path, key, "data_offsets");
   EDAT_CHECK(entry.begin <= entry.end,

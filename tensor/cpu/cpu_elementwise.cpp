@@ -53,8 +53,9 @@ void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& out, double scalar) 
       case UnaryOp::exp: map(in, y, n, [](T v) { return std::exp(v); }); return;
       case UnaryOp::log: map(in, y, n, [](T v) { return std::log(v); }); return;
       case UnaryOp::sqrt: map(in, y, n, [](T v) { return std::sqrt(v); }); return;
-      case UnaryOp::relu: map(in, y, n, [](T v) { return v > T(0) ? v : T(0); }); return;
-      case UnaryOp::relu6: map(in, y, n, [](T v) { return v > T(0) ? (v < T(6) ? v : T(6)) : T(0); }); return;
+      // NaN compares false both ways, so it falls through to v and propagates, as in PyTorch.
+      case UnaryOp::relu: map(in, y, n, [](T v) { return v < T(0) ? T(0) : v; }); return;
+      case UnaryOp::relu6: map(in, y, n, [](T v) { return v < T(0) ? T(0) : (v > T(6) ? T(6) : v); }); return;
       case UnaryOp::add_scalar: map(in, y, n, [s](T v) { return v + s; }); return;
       case UnaryOp::mul_scalar: map(in, y, n, [s](T v) { return v * s; }); return;
       case UnaryOp::pow_scalar: map(in, y, n, [s](T v) { return std::pow(v, s); }); return;

@@ -62,12 +62,12 @@ struct Sqrt {
   __device__ T operator()(T x) const { return Math<T>::sqrt(x); }
 };
 template <class T>
-struct Relu {  // max(x, 0); NaN gives 0, as on the CPU
-  __device__ T operator()(T x) const { return x > T(0) ? x : T(0); }
+struct Relu {  // max(x, 0); NaN stays NaN, as on the CPU and in PyTorch
+  __device__ T operator()(T x) const { return x < T(0) ? T(0) : x; }
 };
 template <class T>
-struct Relu6 {  // min(max(x, 0), 6); NaN gives 0, as on the CPU
-  __device__ T operator()(T x) const { return x > T(0) ? (x < T(6) ? x : T(6)) : T(0); }
+struct Relu6 {  // min(max(x, 0), 6); NaN stays NaN, as on the CPU and in PyTorch
+  __device__ T operator()(T x) const { return x < T(0) ? T(0) : (x > T(6) ? T(6) : x); }
 };
 template <class T>
 struct AddScalar {
