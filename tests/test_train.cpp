@@ -8,8 +8,10 @@
 #include <nlohmann/json.hpp>
 
 #include "data/demo_faces.h"
+#include "layers/init_mode.h"
 #include "tensor/factory.h"
 #include "test_util.h"
+#include "train/checkpoint.h"
 #include "train/config.h"
 #include "train/objective.h"
 #include "train/trainer.h"
@@ -152,6 +154,52 @@ TEST(AgeObjective, RegressionAndCoral) {
   EXPECT_FALSE(train::ModelDescription::from_metadata({}, back, "m"));
 }
 
+// Regression outputs are clamped into [0, the oldest training age] (edat.max_age); raw_ages keeps what the network
+// said, for predict_age to report. Files without edat.max_age only clamp at 0.
+TEST(AgeObjective, PredictionsAreClampedIntoTheModelsRange) {
+  train::AgeObjective l1({.arch = "resnet18", .loss = "l1", .max_age = 60});
+  const Tensor outputs = from_vector({-3, 27, 75}, {3, 1});
+  EXPECT_EQ(l1.raw_ages(outputs), (std::vector<double>{-3, 27, 75}));
+  EXPECT_EQ(l1.predict(outputs), (std::vector<double>{0, 27, 60}));
+  train::AgeObjective unknown_max({.arch = "resnet18", .loss = "l1"});
+  EXPECT_EQ(unknown_max.predict(outputs), (std::vector<double>{0, 27, 75}));
+  train::ModelDescription back;
+  ASSERT_TRUE(train::ModelDescription::from_metadata(l1.description().metadata(), back, "m"));
+  EXPECT_EQ(back.max_age, 60);
+  auto bad = l1.description().metadata();
+  bad["edat.max_age"] = "sixty";
+  EXPECT_TRUE(throws_with([&] { train::ModelDescription::from_metadata(bad, back, "m.safetensors"); },
+                          {"m.safetensors", "edat.max_age", "sixty"}));
+}
+
+// load_age_model builds the network without drawing initial weights (they are all read from the file): the same
+// answers as the saved model, the generator untouched; an --img-size other than the trained one is a warning.
+TEST(AgeModel, LoadsWithoutDrawingAndWarnsOnAnotherImgSize) {
+  const train::ModelDescription d{.arch = "resnet18", .loss = "l1", .img_size = 32, .resize = 36, .max_age = 60};
+  Generator generator(3);
+  auto model = train::build_model(d, generator);
+  model->eval();
+  const fs::path file = temp_dir("age_model") / "best.safetensors";
+  train::save_weights(file.string(), *model, d);
+  const Tensor x = uniform({2, 3, 32, 32}, -1, 1, generator);
+  const train::AgeModel loaded = train::load_age_model(file.string());
+  EXPECT_TRUE(bit_identical(loaded.model->forward(x), model->forward(x)));
+  EXPECT_EQ(loaded.description.max_age, 60);
+  EXPECT_TRUE(loaded.warnings.empty());
+  const train::AgeModel resized = train::load_age_model(file.string(), "", 64);
+  ASSERT_EQ(resized.warnings.size(), 1u);
+  EXPECT_NE(resized.warnings[0].find("--img-size 64 differs from the 32 px"), std::string::npos) << resized.warnings[0];
+
+  Generator untouched(5);
+  {
+    const nn::SkipInitGuard no_init;
+    train::build_model(d, untouched);
+  }
+  EXPECT_EQ(untouched.offset(), 0u);
+  train::build_model(d, untouched);  // the guard is gone: drawing again
+  EXPECT_GT(untouched.offset(), 0u);
+}
+
 TEST(Trainer, WritesTheRunFolder) {
   TrainConfig c = tiny_config("run");
   train::Trainer trainer(c, false);
@@ -173,6 +221,9 @@ TEST(Trainer, WritesTheRunFolder) {
   ASSERT_TRUE(result.test.has_value());
   EXPECT_EQ(result.test->truth.size(), 12u);
   EXPECT_EQ(result.progress.step, 10);  // 2 epochs of ceil(36 / 8) = 5 batches
+  // The weights record the oldest training age, the top of the range predictions are clamped to.
+  const auto best = weights::read_safetensors_with_metadata((fs::path(c.out) / "best.safetensors").string());
+  EXPECT_TRUE(best.metadata.contains("edat.max_age"));
   // The resolved settings read back as the same configuration.
   const TrainConfig saved = train::load_config((fs::path(c.out) / "config.json").string());
   for (const train::Setting& s : train::settings()) EXPECT_TRUE(train::same_value(c, saved, s)) << s.name;

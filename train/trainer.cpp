@@ -48,12 +48,13 @@ ModelDescription describe(const TrainConfig& c, const data::Dataset& train) {
   d.loss = c.loss;
   d.img_size = c.img_size;
   d.resize = c.resize_size();
+  double low = INFINITY, high = -INFINITY;
+  for (std::size_t i = 0; i < train.size(); ++i) {
+    low = std::min(low, static_cast<double>(train.sample(i).age));
+    high = std::max(high, static_cast<double>(train.sample(i).age));
+  }
+  if (high > 0) d.max_age = high;  // predictions are clamped to [0, max_age]
   if (c.loss == "coral") {
-    double low = INFINITY, high = -INFINITY;
-    for (std::size_t i = 0; i < train.size(); ++i) {
-      low = std::min(low, static_cast<double>(train.sample(i).age));
-      high = std::max(high, static_cast<double>(train.sample(i).age));
-    }
     d.coral_min_age = static_cast<std::int64_t>(std::floor(low));
     d.coral_classes = static_cast<std::int64_t>(std::ceil(high)) - d.coral_min_age + 1;
     EDAT_CHECK(d.coral_classes >= 2, "--loss coral needs at least two different ages in the training split");
