@@ -17,7 +17,8 @@ struct FaceDetector::Impl {
 };
 
 FaceDetector::FaceDetector(int upsample) : impl_(std::make_unique<Impl>()), upsample_(upsample) {
-  EDAT_CHECK(upsample >= 0 && upsample <= 3, "FaceDetector: upsample must be 0..3, got " << upsample);
+  EDAT_CHECK(upsample >= 0 && upsample <= kMaxUpsample,
+             "FaceDetector: upsample must be 0.." << kMaxUpsample << ", got " << upsample);
   impl_->detector = dlib::get_frontal_face_detector();
 }
 
