@@ -92,6 +92,16 @@ int main(int argc, char** argv) {
   app.add_option("--margin", options.margin, "Margin added on each side of the face box, as a fraction of its side")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 4.0));
+  bool align = false;
+  std::string landmarks = kDefaultLandmarks;
+  app.add_flag("--align", align,
+               "Aligned chips (eyes level, fixed scale: dlib's get_face_chip_details / extract_image_chip with its "
+               "5-point landmarks) instead of box crops; --margin is then unused");
+  app.add_option("--landmarks", landmarks, "--align: dlib's shape_predictor_5_face_landmarks.dat")
+      ->capture_default_str();
+  app.add_option("--chip-padding", options.chip_padding, "--align: padding around the face, as dlib's")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 4.0));
   app.add_option(
          "--upsample", options.upsample,
          "Double the image this many times before detecting (faces >= 80 px at 0, >= 40 px at 1; 4x slower each)")
@@ -109,6 +119,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
+    if (align) options.align_landmarks = landmarks;
     input.face_crops = !appa_full;
     options.data_root = input.root;
     if (!split.empty()) options.split = SplitFractions{split[0], split[1], split[2]};

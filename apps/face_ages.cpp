@@ -7,6 +7,21 @@
 
 namespace edat::apps {
 
+data::FaceCropRecord crop_record(const FaceAgeOptions& options) {
+  using Method = data::FaceCropRecord::Method;
+  if (options.align) return {.method = Method::aligned, .margin = 0, .padding = options.chip_padding};
+  if (options.detect_face) return {.method = Method::box, .margin = options.margin, .padding = 0};
+  return {};
+}
+
+void crop_as(const data::FaceCropRecord& record, FaceAgeOptions& options) {
+  using Method = data::FaceCropRecord::Method;
+  options.detect_face = record.method != Method::none;
+  options.align = record.method == Method::aligned;
+  if (record.method == Method::box) options.margin = record.margin;
+  if (record.method == Method::aligned) options.chip_padding = record.padding;
+}
+
 FaceAgeEstimator::FaceAgeEstimator(train::AgeModel model, Device device, const FaceAgeOptions& options)
     : model_(std::move(model)),
       device_(device),
@@ -14,9 +29,11 @@ FaceAgeEstimator::FaceAgeEstimator(train::AgeModel model, Device device, const F
       objective_(model_.description),
       transforms_(train::eval_transforms(model_.description.img_size, model_.description.resize)) {
   model_.model->to(device_);
+  options_.detect_face |= options_.align;
   if (options_.detect_face) {
 #ifdef EDAT_WITH_FACES
     detector_ = std::make_unique<data::FaceDetector>(options_.upsample);
+    if (options_.align) aligner_ = std::make_unique<data::FaceAligner>(options_.landmarks);
 #else
     throw Error("--detect-face: this build has no face detector (dlib was not found at build time)");
 #endif
@@ -39,7 +56,9 @@ std::vector<data::Image> FaceAgeEstimator::face_crops(const std::string& path, I
   std::vector<data::Image> crops;
   for (const data::FaceBox& box : detector_->detect(image)) {
     result.faces.push_back({.box = box});
-    crops.push_back(data::crop_face(image, box, options_.margin, static_cast<int>(model_.description.resize)));
+    const int size = static_cast<int>(model_.description.resize);
+    crops.push_back(aligner_ ? aligner_->align(image, box, size, options_.chip_padding)
+                             : data::crop_face(image, box, options_.margin, size));
   }
   EDAT_CHECK(!crops.empty(), "no face found (without --detect-face a face crop is taken as it is)");
   return crops;

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "data/face_crop_record.h"
+#include "data/faces/face_aligner.h"
 #include "data/faces/face_crop.h"
 #include "data/faces/face_detector.h"
 #include "data/transforms.h"
@@ -31,11 +33,20 @@ struct FaceAgeOptions {
   bool detect_face = false;
   double margin = data::kDefaultMargin;
   int upsample = data::kDefaultUpsample;
+  bool align = false;  // aligned chips (data/faces/face_aligner.h) of the detected faces, not box crops
+  std::string landmarks = data::kDefaultLandmarks;
+  double chip_padding = data::kDefaultChipPadding;
 };
+
+// The crop these options make (none without detection), and options that make the crop a record says: predict_age
+// crops photos as the model's training images were cropped (edat.face_crop) unless told otherwise.
+data::FaceCropRecord crop_record(const FaceAgeOptions& options);
+void crop_as(const data::FaceCropRecord& record, FaceAgeOptions& options);
 
 class FaceAgeEstimator {
  public:
-  // Loads the face detector only with detect_face (an edat::Error when the build has none).
+  // Loads the face detector only with detect_face, the landmark model only with align (which implies detect_face);
+  // an edat::Error when the build has no dlib.
   FaceAgeEstimator(train::AgeModel model, Device device, const FaceAgeOptions& options);
   ~FaceAgeEstimator();
 
@@ -53,6 +64,7 @@ class FaceAgeEstimator {
   data::Compose transforms_;
 #ifdef EDAT_WITH_FACES  // a build without dlib has no FaceDetector to link
   std::unique_ptr<data::FaceDetector> detector_;
+  std::unique_ptr<data::FaceAligner> aligner_;
 #endif
 };
 

@@ -1,7 +1,9 @@
 // predict_age: the age of every face in each image, from weights train_resnet wrote. The preprocessing is the
 // evaluation transform of training (resize, centre crop, normalise); with --detect-face every face dlib's detector
 // finds is cropped as crop_faces crops training data, and each gets an age. Without it the whole image is taken to be
-// one face crop (and a warning says that no face check was made).
+// one face crop (and a warning says that no face check was made). By default photos are cropped as the model's
+// training images were (the weights' edat.face_crop, from crop_faces' face_crop.txt): box + margin, or an aligned
+// chip (--align); other crops than the trained ones are a warning.
 //
 // Every image gets an answer: its faces, or an error (unreadable, no face found). The others go on; the exit code
 // is 1 when any image failed. With --json the output is always one valid JSON array:
@@ -86,13 +88,23 @@ int main(int argc, char** argv) {
   app.add_option("--img-size", img_size, "input size (default: the one recorded in the weights file; another warns)");
   app.add_option("--device", device_name, "cpu or cuda")->capture_default_str();
   app.add_flag("--json", json_output, "print one JSON array: per image its faces (box, score, age) or an error");
-  app.add_flag("--detect-face", options.detect_face, "find every face (dlib) and give each its age");
+  app.add_flag("--detect-face", options.detect_face,
+               "find every face (dlib) and give each its age (default: crop as the model's training images were, "
+               "edat.face_crop: none, box or aligned)");
   app.add_option("--margin", options.margin, "--detect-face: margin around the face box, as a share of its side")
       ->capture_default_str();
   app.add_option("--upsample", options.upsample, "--detect-face: image doublings before detection (1 finds faces "
                                                  "from 40 px, 0 from 80 px, 4x faster)")
       ->capture_default_str()
       ->check(CLI::Range(0, data::kMaxUpsample));
+  app.add_flag("--align", options.align,
+               "detect every face and cut aligned chips (eyes level, fixed scale: dlib's get_face_chip_details), as "
+               "crop_faces --align");
+  app.add_option("--landmarks", options.landmarks, "--align: dlib's shape_predictor_5_face_landmarks.dat")
+      ->capture_default_str();
+  app.add_option("--chip-padding", options.chip_padding, "--align: padding around the face, as dlib's")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 4.0));
   app.add_option("images", images, "image files (JPEG, PNG, BMP)")->required();
   CLI11_PARSE(app, argc, argv);
 
@@ -104,11 +116,20 @@ int main(int argc, char** argv) {
     train::AgeModel age_model = train::load_age_model(weights_path, arch, img_size);
     for (const std::string& warning : age_model.warnings)
       std::fprintf(stderr, "predict_age: warning: %s\n", warning.c_str());
+    // Crop photos as the training images were cropped, unless told how; say so when told otherwise.
+    const data::FaceCropRecord trained =
+        data::FaceCropRecord::parse(age_model.description.face_crop, weights_path + " edat.face_crop");
+    if (app.count("--detect-face") + app.count("--align") == 0) {
+      apps::crop_as(trained, options);
+    } else if (trained.method != data::FaceCropRecord::Method::none && apps::crop_record(options) != trained) {
+      std::fprintf(stderr, "predict_age: warning: the model was trained on '%s' crops, these are '%s': its answers "
+                   "may be worse\n", trained.text().c_str(), apps::crop_record(options).text().c_str());
+    }
     estimator = std::make_unique<apps::FaceAgeEstimator>(std::move(age_model), Device::parse(device_name), options);
   } catch (const std::exception& e) {  // edat::Error, a filesystem error
     setup_error = e.what();
   }
-  if (estimator && !options.detect_face) {
+  if (estimator && !options.detect_face && !options.align) {
     std::fprintf(stderr,
                  "predict_age: warning: no face check was made: each image is taken to be one face crop "
                  "(--detect-face finds the faces of a photo)\n");

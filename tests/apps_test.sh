@@ -183,6 +183,31 @@ if [[ -n $shared && -f $shared/faces/dogs.jpg ]] && "$bin/predict_age" --help | 
   expect 0 "matched 0 of 2" -- "$bin/crop_faces" --data-root named --out named_none --age-from-name '^age([0-9]+)'
   expect 1 "has no group" -- "$bin/crop_faces" --data-root named --out named_bad --age-from-name '^[0-9]+_'
   expect 1 "is not a regular expression" -- "$bin/crop_faces" --data-root named --out named_bad --age-from-name '(['
+  # The weights record how the training images were cropped (crop_faces' face_crop.txt), and predict_age crops
+  # photos the same way unless told otherwise, which is a warning.
+  expect 0 "^box margin=0.4$" -- cat named_crops/face_crop.txt
+  rm -rf boxed && cp -r faces boxed && echo "box margin=0.3" >boxed/face_crop.txt
+  expect 0 "stopped by --max-steps" -- "$bin/train_resnet" "${tiny[@]}" --data-root boxed --max-steps 1 --out run_boxed
+  expect 0 '"edat.face_crop":"box margin=0.3"' -- grep -ao '"edat.face_crop":"[^"]*"' run_boxed/final.safetensors
+  "$bin/predict_age" --weights run_boxed/final.safetensors "$group" >boxed.txt 2>&1
+  grep -qE "face 1 of [0-9]+ at \[" boxed.txt && ! grep -q "no face check" boxed.txt ||
+    fail "predict_age did not crop as the model's training images were: $(cat boxed.txt)"
+  expect 0 "trained on 'box margin=0.3' crops, these are 'box margin=0.5'" -- "$bin/predict_age" \
+    --weights run_boxed/final.safetensors --detect-face --margin 0.5 "$group"
+  ! "$bin/predict_age" --weights run_boxed/final.safetensors --detect-face --margin 0.3 "$group" 2>&1 |
+    grep -q "trained on" || fail "the trained crop was warned about"
+  # --align: dlib's aligned chips, with the landmark model of scripts/get_pretrained.sh when it is installed.
+  landmarks=$configs/../pretrained/shape_predictor_5_face_landmarks.dat
+  expect 1 "no landmark model at 'no_such.dat'.*get_pretrained.sh" -- "$bin/predict_age" \
+    --weights run/best.safetensors --align --landmarks no_such.dat "$group"
+  if [[ -f $landmarks ]]; then
+    expect 0 "2 kept" -- "$bin/crop_faces" --data-root named --out named_aligned --align --landmarks "$landmarks"
+    expect 0 "^aligned padding=0.2$" -- cat named_aligned/face_crop.txt
+    expect 0 "face 1 of [0-9]+ at \[" -- "$bin/predict_age" --weights run/best.safetensors --align \
+      --landmarks "$landmarks" "$group"
+  else
+    echo "skipped: --align with the landmark model (run scripts/get_pretrained.sh)"
+  fi
 else
   echo "skipped: predict_age --detect-face and crop_faces on real photos (no ../shared/data/faces or no dlib)"
 fi

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/demo_faces.h"
+#include "data/face_crop_record.h"
 #include "layers/init_mode.h"
 #include "tensor/factory.h"
 #include "test_util.h"
@@ -170,6 +171,30 @@ TEST(AgeObjective, PredictionsAreClampedIntoTheModelsRange) {
   bad["edat.max_age"] = "sixty";
   EXPECT_TRUE(throws_with([&] { train::ModelDescription::from_metadata(bad, back, "m.safetensors"); },
                           {"m.safetensors", "edat.max_age", "sixty"}));
+}
+
+// How the training images were cropped: one line in crop_faces' face_crop.txt and in the weights (edat.face_crop).
+TEST(FaceCropRecord, TextRoundTripsAndBadTextIsNamed) {
+  using data::FaceCropRecord;
+  for (const char* text : {"none", "box margin=0.4", "aligned padding=0.25"})
+    EXPECT_EQ(FaceCropRecord::parse(text, "f").text(), text);
+  EXPECT_EQ(FaceCropRecord::parse("box margin=0.4", "f").margin, 0.4);
+  for (const char* bad : {"", "box", "box margin=", "box margin=-1", "aligned margin=0.2", "boxes margin=1",
+                          "none extra", "box margin=0.4 more"})
+    EXPECT_TRUE(throws_with([&] { FaceCropRecord::parse(bad, "w.safetensors"); }, {"w.safetensors", "face crop"}))
+        << bad;
+  const fs::path dir = temp_dir("face_crop_record");
+  EXPECT_EQ(data::read_face_crop_record(dir).text(), "none");  // no file: used as they are
+  data::write_face_crop_record(dir, FaceCropRecord::parse("aligned padding=0.2", "f"));
+  EXPECT_EQ(data::read_face_crop_record(dir).text(), "aligned padding=0.2");
+  // The weights carry it; a file without it reads as none.
+  train::ModelDescription d{.arch = "resnet18", .face_crop = "box margin=0.3"}, back;
+  ASSERT_TRUE(train::ModelDescription::from_metadata(d.metadata(), back, "m"));
+  EXPECT_EQ(back.face_crop, "box margin=0.3");
+  auto old = d.metadata();
+  old.erase("edat.face_crop");
+  ASSERT_TRUE(train::ModelDescription::from_metadata(old, back, "m"));
+  EXPECT_EQ(back.face_crop, "none");
 }
 
 // load_age_model builds the network without drawing initial weights (they are all read from the file): the same

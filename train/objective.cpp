@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "autograd/ops.h"
+#include "data/face_crop_record.h"
 #include "layers/functional.h"
 #include "layers/init_mode.h"
 #include "models/coral.h"
@@ -20,7 +21,8 @@ std::map<std::string, std::string> ModelDescription::metadata() const {
   std::map<std::string, std::string> m = {{"edat.arch", arch},
                                           {"edat.loss", loss},
                                           {"edat.img_size", std::to_string(img_size)},
-                                          {"edat.resize", std::to_string(resize)}};
+                                          {"edat.resize", std::to_string(resize)},
+                                          {"edat.face_crop", face_crop}};
   if (loss == "coral") {
     m["edat.coral_min_age"] = std::to_string(coral_min_age);
     m["edat.coral_classes"] = std::to_string(coral_classes);
@@ -60,6 +62,9 @@ bool ModelDescription::from_metadata(const std::map<std::string, std::string>& m
     d.coral_min_age = integer("edat.coral_min_age");
     d.coral_classes = integer("edat.coral_classes");
     EDAT_CHECK(d.coral_classes >= 2, source << ": edat.coral_classes must be at least 2");
+  }
+  if (metadata.contains("edat.face_crop")) {
+    d.face_crop = data::FaceCropRecord::parse(get("edat.face_crop"), source + " edat.face_crop").text();
   }
   if (metadata.contains("edat.max_age")) {
     const std::string& text = get("edat.max_age");

@@ -5,8 +5,8 @@
 //                        label = round(age) - min_age (clamped into range), prediction = min_age + #(p > 0.5)
 //
 // The objective's description travels in the metadata of every weights file a run writes (edat.arch, edat.loss,
-// edat.img_size, edat.resize, edat.coral_min_age, edat.coral_classes, edat.max_age), so predict_age and evaluate_age
-// rebuild the same network and preprocessing from the file alone. Predictions are clamped into the model's age range:
+// edat.img_size, edat.resize, edat.coral_min_age, edat.coral_classes, edat.max_age, edat.face_crop), so predict_age
+// and evaluate_age rebuild the same network and preprocessing from the file alone. Predictions are clamped into the model's age range:
 // 0 to the oldest training age for regression (a network can answer -3), the trained ages for coral.
 #pragma once
 #include <cstdint>
@@ -29,6 +29,7 @@ struct ModelDescription {
   std::int64_t coral_min_age = 0;  // coral only
   std::int64_t coral_classes = 0;  // coral only: K
   double max_age = 0;              // the oldest age in the training split; 0: not recorded (files before it was)
+  std::string face_crop = "none";  // how the training images were cut out of photos (data/face_crop_record.h)
 
   // The ages a prediction may take: [coral_min_age, coral_min_age + K - 1] for coral, else [0, max_age] (no upper
   // bound when max_age is not recorded).

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "autograd/grad_mode.h"
+#include "data/face_crop_record.h"
 #include "models/transfer.h"
 #include "tensor/backend.h"
 #include "tensor/error.h"
@@ -54,6 +55,11 @@ ModelDescription describe(const TrainConfig& c, const data::Dataset& train) {
     high = std::max(high, static_cast<double>(train.sample(i).age));
   }
   if (high > 0) d.max_age = high;  // predictions are clamped to [0, max_age]
+  // How the training images were cut out of photos: crop_faces' record beside the training list, else in the root.
+  data::FaceCropRecord crop;
+  if (!c.train_csv.empty()) crop = data::read_face_crop_record(std::filesystem::path(c.train_csv).parent_path());
+  if (crop.method == data::FaceCropRecord::Method::none) crop = data::read_face_crop_record(c.data_root);
+  d.face_crop = crop.text();
   if (c.loss == "coral") {
     d.coral_min_age = static_cast<std::int64_t>(std::floor(low));
     d.coral_classes = static_cast<std::int64_t>(std::ceil(high)) - d.coral_min_age + 1;

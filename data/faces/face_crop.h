@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/faces/face_aligner.h"
 #include "data/faces/face_detector.h"
 #include "data/image.h"
 #include "data/split.h"
@@ -27,6 +28,8 @@ struct CropFacesOptions {
   std::string data_root;  // crops keep their source's path relative to this (else the file name)
   int size = 224;         // side of the crops in pixels
   double margin = kDefaultMargin;  // added on each side of the face box, as a fraction of its side
+  std::string align_landmarks;     // non-empty: aligned chips (face_aligner.h) with this landmark model, not boxes
+  double chip_padding = kDefaultChipPadding;  // aligned chips: dlib's padding
   int upsample = kDefaultUpsample;  // detector upsampling (face_detector.h)
   int workers = 1;        // threads, each with its own detector
   int jpeg_quality = 95;
