@@ -29,6 +29,10 @@ int main(int argc, char** argv) {
   app.add_option("--batch-size", batch_size, "images per batch")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--workers", workers, "image loading threads")->capture_default_str()->check(CLI::Range(0, 256));
   app.add_option("--device", device_name, "cpu or cuda")->capture_default_str();
+  std::string tta = "none";
+  app.add_option("--tta", tta, "test-time augmentation: none, or flip (the mean of each image's and its mirror's age)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "flip"}));
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -46,8 +50,8 @@ int main(int argc, char** argv) {
     loader.batch_size = batch_size;
     loader.workers = workers;
     loader.device = device;
-    const train::Predictions p =
-        train::predict_dataset(*age_model.model, train::AgeObjective(age_model.description), *data, loader);
+    const train::Predictions p = train::predict_dataset(*age_model.model, train::AgeObjective(age_model.description),
+                                                        *data, loader, tta == "flip");
     const track::AgeMetrics m = p.metrics();
     std::printf("%s: %zu images\nMAE %.3f\nRMSE %.3f\nCS(5) %.1f%%\nMAE per age bucket:\n", data->name().c_str(),
                 m.count, m.mae, m.rmse, 100 * m.cs5);

@@ -3,6 +3,7 @@
 #include "data/decode.h"
 #include "tensor/error.h"
 #include "tensor/factory.h"
+#include "train/evaluate.h"
 #include "train/splits.h"
 
 namespace edat::apps {
@@ -77,8 +78,10 @@ ImageAges FaceAgeEstimator::estimate(const std::string& path) {
     Tensor batch = empty({n, 3, size, size});
     for (std::int64_t i = 0; i < n; ++i)
       normalize(transforms_.apply(crops[i], unused), batch.data<float>() + i * 3 * size * size);
-    const Tensor outputs = model_.model->forward(batch.to(device_));
-    const std::vector<double> raw = objective_.raw_ages(outputs), ages = objective_.predict(outputs);
+    const Tensor input = batch.to(device_);
+    std::vector<double> raw = objective_.raw_ages(model_.model->forward(input));
+    if (options_.tta_flip) train::average_with_mirror(*model_.model, objective_, input, raw);
+    const std::vector<double> ages = objective_.clamp(raw);
     for (std::int64_t i = 0; i < n; ++i) result.faces[i].raw_age = raw[i], result.faces[i].age = ages[i];
   } catch (const std::exception& e) {  // edat::Error, data::DecodeError
     result.faces.clear();

@@ -36,6 +36,7 @@ struct FaceAgeOptions {
   bool align = false;  // aligned chips (data/faces/face_aligner.h) of the detected faces, not box crops
   std::string landmarks = data::kDefaultLandmarks;
   double chip_padding = data::kDefaultChipPadding;
+  bool tta_flip = false;  // each age the mean of the crop's and its mirror image's
 };
 
 // The crop these options make (none without detection), and options that make the crop a record says: predict_age

@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> images;
   bool json_output = false;
   apps::FaceAgeOptions options;
+  std::string tta = "none";
   app.add_option("--weights", weights_path, "weights written by train_resnet (best.safetensors, final.safetensors)")
       ->required();
   app.add_option("--arch", arch, "architecture (default: the one recorded in the weights file)");
@@ -105,8 +106,12 @@ int main(int argc, char** argv) {
   app.add_option("--chip-padding", options.chip_padding, "--align: padding around the face, as dlib's")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 4.0));
+  app.add_option("--tta", tta, "test-time augmentation: none, or flip (the mean of each crop's and its mirror's age)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "flip"}));
   app.add_option("images", images, "image files (JPEG, PNG, BMP)")->required();
   CLI11_PARSE(app, argc, argv);
+  options.tta_flip = tta == "flip";
 
   // A setup failure (weights unreadable, no such device) is every image's error, so --json still prints an answer
   // per image.

@@ -58,6 +58,11 @@ expect 0 "MAE [0-9.]+" -- "$bin/evaluate_age" --weights run/best.safetensors --d
   --predictions preds.csv
 expect 0 "^image,true_age,predicted_age,abs_error" -- head -1 preds.csv
 image=$(ls faces/test/*_face.jpg | head -1)
+# --tta flip: the mean of each image's and its mirror's age.
+expect 0 "MAE [0-9.]+" -- "$bin/evaluate_age" --weights run/best.safetensors --data-root faces --split test --tta flip
+expect 0 ": [0-9]+\.[0-9]$" -- "$bin/predict_age" --weights run/best.safetensors --tta flip "$image"
+expect 105 "--tta" -- "$bin/predict_age" --weights run/best.safetensors --tta mirror \
+  "$image"
 expect 0 ": [0-9]+\.[0-9]$" -- "$bin/predict_age" --weights run/best.safetensors "$image"
 expect 0 "\"age\": [0-9.]+" -- "$bin/predict_age" --weights run/best.safetensors --json "$image" "$image"
 

@@ -14,6 +14,7 @@
 #include "test_util.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
+#include "train/evaluate.h"
 #include "train/objective.h"
 #include "train/trainer.h"
 #include "weights/safetensors.h"
@@ -134,6 +135,15 @@ TEST(TrainConfig, ValidationNamesTheFlag) {
   EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.lr = -1; }), {"--lr"}));
   EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.img_size = 8; }), {"--img-size"}));
   EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.dataset = "csv"; }), {"--train-csv"}));
+  EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.lr_scheduler = "exp"; }), {"--lr-scheduler", "exp", "cosine"}));
+  EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.lr_scheduler = "multistep"; }), {"--lr-milestones"}));
+  EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.lr_scheduler = "multistep", x.lr_milestones = "5,x"; }),
+                          {"--lr-milestones", "'x'"}));
+  EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.lr_milestones = "5"; }), {"--lr-milestones", "multistep"}));
+  EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.warmup_epochs = 2; }), {"--warmup-epochs", "cosine"}));
+  EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.lr_scheduler = "cosine", x.warmup_epochs = 20; }),
+                          {"--warmup-epochs 20", "--epochs 20"}));
+  EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.clip_grad_norm = -1; }), {"--clip-grad-norm"}));
 }
 
 TEST(AgeObjective, RegressionAndCoral) {
@@ -171,6 +181,26 @@ TEST(AgeObjective, PredictionsAreClampedIntoTheModelsRange) {
   bad["edat.max_age"] = "sixty";
   EXPECT_TRUE(throws_with([&] { train::ModelDescription::from_metadata(bad, back, "m.safetensors"); },
                           {"m.safetensors", "edat.max_age", "sixty"}));
+}
+
+// --tta flip: each age is the mean of the network's answers for the image and for its mirror image.
+TEST(TestTimeAugmentation, FlipAveragesTheImageAndItsMirror) {
+  const Tensor x = from_vector({1, 2, 3, 4, 5, 6}, {1, 1, 2, 3});
+  EXPECT_EQ(train::mirrored(x).to_vector<double>(), (std::vector<double>{3, 2, 1, 6, 5, 4}));
+  const train::ModelDescription d{.arch = "resnet18", .loss = "l1", .img_size = 32, .resize = 36};
+  Generator generator(4);
+  auto model = train::build_model(d, generator);
+  model->eval();
+  const train::AgeObjective objective(d);
+  const Tensor images = uniform({2, 3, 32, 32}, -1, 1, generator);
+  const std::vector<double> plain = objective.raw_ages(model->forward(images));
+  const std::vector<double> mirror = objective.raw_ages(model->forward(train::mirrored(images)));
+  std::vector<double> ages = plain;
+  train::average_with_mirror(*model, objective, images, ages);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_NEAR(ages[i], (plain[i] + mirror[i]) / 2, 1e-9);
+    EXPECT_GT(std::abs(plain[i] - mirror[i]), 1e-6);  // a random network is not mirror-symmetric: the test can fail
+  }
 }
 
 // How the training images were cropped: one line in crop_faces' face_crop.txt and in the weights (edat.face_crop).
@@ -254,6 +284,44 @@ TEST(Trainer, WritesTheRunFolder) {
   for (const train::Setting& s : train::settings()) EXPECT_TRUE(train::same_value(c, saved, s)) << s.name;
   // A second run into the same folder is refused (it would overwrite the first).
   EXPECT_TRUE(throws_with([&] { train::Trainer again(c, false); }, {"already holds a run", "--resume"}));
+}
+
+// --lr-scheduler: each epoch's learning rate (metrics.csv) is the schedule's (optim/schedules.h, checked against
+// PyTorch in test_schedules).
+TEST(Trainer, LearningRateSchedules) {
+  for (const auto& [name, expected] : std::vector<std::pair<std::string, std::vector<double>>>{
+           {"cosine", {1e-3 / 3, 1e-3, 0.5e-3}},  // warm-up epoch from lr / 3, then cosine over the 2 left
+           {"multistep", {1e-3, 1e-4, 1e-4}}}) {
+    TrainConfig c = tiny_config("schedule_" + name);
+    c.epochs = 3;
+    c.lr_scheduler = name;
+    if (name == "cosine") c.warmup_epochs = 1;
+    if (name == "multistep") c.lr_milestones = "1";
+    const train::RunResult result = train::Trainer(c, false).run();
+    ASSERT_EQ(result.progress.history.size(), 3u);
+    for (std::size_t e = 0; e < 3; ++e) EXPECT_NEAR(result.progress.history[e].lr, expected[e], 1e-12) << name << e;
+  }
+}
+
+// --clip-grad-norm: with the global gradient norm clipped to 1e-9, one plain SGD step moves the weights by at most
+// lr * 1e-9, so learning rates 1 and 2 end at nearly the same weights; unclipped they do not.
+TEST(Trainer, ClipGradNorm) {
+  auto one_step = [](const std::string& run, double lr, double clip) {
+    TrainConfig c = tiny_config(run);
+    c.optimizer = "sgd", c.momentum = 0, c.lr = lr, c.clip_grad_norm = clip, c.max_steps = 1, c.dropout = 0;
+    train::Trainer(c, false).run();
+    return final_weights(c);
+  };
+  auto largest_difference = [](const weights::NamedTensors& a, const weights::NamedTensors& b) {
+    double largest = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const std::vector<double> x = a[i].second.to_vector<double>(), y = b[i].second.to_vector<double>();
+      for (std::size_t j = 0; j < x.size(); ++j) largest = std::max(largest, std::abs(x[j] - y[j]));
+    }
+    return largest;
+  };
+  EXPECT_LT(largest_difference(one_step("clip1", 1, 1e-9), one_step("clip2", 2, 1e-9)), 1e-6);
+  EXPECT_GT(largest_difference(one_step("free1", 1, 0), one_step("free2", 2, 0)), 1e-3);
 }
 
 // Stopped by --max-steps mid-epoch (step 3 of 5) and at an epoch's end (step 5), then resumed: the final weights

@@ -102,8 +102,9 @@ std::pair<double, double> ModelDescription::age_range() const {
   return {0.0, max_age > 0 ? max_age : INFINITY};
 }
 
-std::vector<double> AgeObjective::predict(const Tensor& outputs) const {
-  std::vector<double> ages = raw_ages(outputs);
+std::vector<double> AgeObjective::predict(const Tensor& outputs) const { return clamp(raw_ages(outputs)); }
+
+std::vector<double> AgeObjective::clamp(std::vector<double> ages) const {
   const auto [low, high] = description_.age_range();
   for (double& age : ages) age = std::clamp(age, low, high);
   return ages;

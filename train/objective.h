@@ -52,6 +52,7 @@ class AgeObjective {
   std::vector<double> raw_ages(const Tensor& outputs) const;
   // raw_ages clamped into the description's age_range().
   std::vector<double> predict(const Tensor& outputs) const;
+  std::vector<double> clamp(std::vector<double> ages) const;
 
  private:
   ModelDescription description_;

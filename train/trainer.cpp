@@ -13,6 +13,7 @@
 #include "autograd/grad_mode.h"
 #include "data/face_crop_record.h"
 #include "models/transfer.h"
+#include "optim/clip.h"
 #include "tensor/backend.h"
 #include "tensor/error.h"
 #include "tensor/factory.h"
@@ -189,10 +190,13 @@ void Trainer::make_optimizer_and_loader() {
                                      {.lr = config_.lr,
                                       .momentum = config_.optimizer == "sgd" ? config_.momentum : 0,
                                       .weight_decay = config_.weight_decay});
-  scheduler_ =
-      config_.lr_step_size > 0
-          ? optim::make_scheduler("step", *optimizer_, {.step_size = config_.lr_step_size, .gamma = config_.lr_gamma})
-          : optim::make_scheduler("fixed", *optimizer_, {});
+  const bool constant = config_.lr_scheduler == "step" && config_.lr_step_size == 0;
+  scheduler_ = optim::make_scheduler(constant ? "fixed" : config_.lr_scheduler, *optimizer_,
+                                     {.step_size = config_.lr_step_size,
+                                      .milestones = lr_milestones(config_),
+                                      .gamma = config_.lr_gamma,
+                                      .warmup_epochs = config_.warmup_epochs,
+                                      .total_epochs = config_.epochs});
   data::LoaderOptions options;
   options.batch_size = static_cast<int>(config_.batch_size);
   options.shuffle = !config_.no_shuffle;
@@ -258,6 +262,7 @@ void Trainer::train_epoch(std::int64_t epoch, RunStatus& status) {
                     " (try a lower --lr)");
       }
       loss.backward();
+      if (config_.clip_grad_norm > 0) optim::clip_grad_norm(model_->trainable_parameters(), config_.clip_grad_norm);
       optimizer_->step();
       progress_.loss_sum += value * static_cast<double>(batch->size());
       progress_.loss_count += static_cast<std::int64_t>(batch->size());
