@@ -125,8 +125,12 @@ int main(int argc, char** argv) {
     const data::FaceCropRecord trained =
         data::FaceCropRecord::parse(age_model.description.face_crop, weights_path + " edat.face_crop");
     if (app.count("--detect-face") + app.count("--align") == 0) {
+      const apps::FaceAgeOptions given = options;
       apps::crop_as(trained, options);
-    } else if (trained.method != data::FaceCropRecord::Method::none && apps::crop_record(options) != trained) {
+      if (app.count("--margin")) options.margin = given.margin;
+      if (app.count("--chip-padding")) options.chip_padding = given.chip_padding;
+    }
+    if (trained.method != data::FaceCropRecord::Method::none && apps::crop_record(options) != trained) {
       std::fprintf(stderr, "predict_age: warning: the model was trained on '%s' crops, these are '%s': its answers "
                    "may be worse\n", trained.text().c_str(), apps::crop_record(options).text().c_str());
     }

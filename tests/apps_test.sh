@@ -199,6 +199,8 @@ if [[ -n $shared && -f $shared/faces/dogs.jpg ]] && "$bin/predict_age" --help | 
     fail "predict_age did not crop as the model's training images were: $(cat boxed.txt)"
   expect 0 "trained on 'box margin=0.3' crops, these are 'box margin=0.5'" -- "$bin/predict_age" \
     --weights run_boxed/final.safetensors --detect-face --margin 0.5 "$group"
+  expect 0 "trained on 'box margin=0.3' crops, these are 'box margin=0.6'" -- "$bin/predict_age" \
+    --weights run_boxed/final.safetensors --margin 0.6 "$group"
   ! "$bin/predict_age" --weights run_boxed/final.safetensors --detect-face --margin 0.3 "$group" 2>&1 |
     grep -q "trained on" || fail "the trained crop was warned about"
   # --align: dlib's aligned chips, with the landmark model of scripts/get_pretrained.sh when it is installed.
