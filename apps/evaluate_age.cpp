@@ -34,6 +34,10 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json_output,
                "print {\"dataset\", \"images\", \"mae\", \"rmse\", \"cs5\", \"buckets\": [{\"ages\", \"images\", "
                "\"mae\"}]} instead of lines");
+  std::string tta = "none";
+  app.add_option("--tta", tta, "test-time augmentation: none, or flip (the mean of each image's and its mirror's age)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "flip"}));
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -51,8 +55,8 @@ int main(int argc, char** argv) {
     loader.batch_size = batch_size;
     loader.workers = workers;
     loader.device = device;
-    const train::Predictions p =
-        train::predict_dataset(*age_model.model, train::AgeObjective(age_model.description), *data, loader);
+    const train::Predictions p = train::predict_dataset(*age_model.model, train::AgeObjective(age_model.description),
+                                                        *data, loader, tta == "flip");
     const track::AgeMetrics m = p.metrics();
     if (!predictions_path.empty()) track::write_predictions_csv(predictions_path, p.paths, p.truth, p.predicted);
     if (json_output) {

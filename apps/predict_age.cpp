@@ -1,98 +1,175 @@
-// predict_age: the age of the face in each image, from weights train_resnet wrote. The preprocessing is the
-// evaluation transform of training (resize, centre crop, normalise); with --detect-face the image is first cropped
-// around the face found by dlib's detector, as crop_faces crops training data.
+// predict_age: the age of every face in each image, from weights train_resnet wrote. The preprocessing is the
+// evaluation transform of training (resize, centre crop, normalise); with --detect-face every face dlib's detector
+// finds is cropped as crop_faces crops training data, and each gets an age. Without it the whole image is taken to be
+// one face crop (and a warning says that no face check was made). By default photos are cropped as the model's
+// training images were (the weights' edat.face_crop, from crop_faces' face_crop.txt): box + margin, or an aligned
+// chip (--align); other crops than the trained ones are a warning.
+//
+// Every image gets an answer: its faces, or an error (unreadable, no face found). The others go on; the exit code
+// is 1 when any image failed. With --json the output is always one valid JSON array:
+//   [{"image": "group.jpg", "faces": [{"box": [x, y, w, h], "score": 1.52, "age": 34.2}, ...]},
+//    {"image": "crop.jpg", "faces": [{"box": null, "score": null, "age": 27.9}]},
+//    {"image": "bad.jpg", "error": "..."}]
 //
 //   predict_age --weights runs/appa/best.safetensors photo.jpg [more.jpg ...] [--json] [--detect-face]
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
+#include "apps/face_ages.h"
 #include "autograd/grad_mode.h"
-#include "data/decode.h"
 #include "tensor/error.h"
 #include "train/objective.h"
-#include "train/splits.h"
-#ifdef EDAT_WITH_FACES
-#include "data/faces/face_crop.h"
-#include "data/faces/face_detector.h"
-#endif
 
 using namespace edat;
 
+namespace {
+
+// "[12, 40, 80, 80], score 1.52" or "" when the face was not detected.
+std::string box_text(const apps::FaceAge& face) {
+  if (!face.box) return "";
+  const data::FaceBox& b = *face.box;
+  char text[128];
+  std::snprintf(text, sizeof text, " at [%d, %d, %d, %d], score %.2f", b.left, b.top, b.width, b.height, b.score);
+  return text;
+}
+
+void print_text(const apps::ImageAges& result) {
+  if (!result.error.empty()) {
+    std::fprintf(stderr, "predict_age: error: %s: %s\n", result.image.c_str(), result.error.c_str());
+    return;
+  }
+  for (std::size_t i = 0; i < result.faces.size(); ++i) {
+    const apps::FaceAge& face = result.faces[i];
+    std::string clamped;
+    if (face.raw_age != face.age) clamped = " (clamped from " + std::to_string(face.raw_age) + ")";
+    if (face.box) {
+      std::printf("%s: face %zu of %zu%s: %.1f%s\n", result.image.c_str(), i + 1, result.faces.size(),
+                  box_text(face).c_str(), face.age, clamped.c_str());
+    } else {
+      std::printf("%s: %.1f%s\n", result.image.c_str(), face.age, clamped.c_str());
+    }
+  }
+}
+
+// value rounded to 1 / per_unit (the nearest double, which prints short: 2.167, not 2.1670000000000003).
+double rounded(double value, double per_unit) { return std::round(value * per_unit) / per_unit; }
+
+nlohmann::ordered_json to_json(const apps::ImageAges& result) {
+  if (!result.error.empty()) return {{"image", result.image}, {"error", result.error}};
+  nlohmann::ordered_json faces = nlohmann::ordered_json::array();
+  for (const apps::FaceAge& face : result.faces) {
+    nlohmann::ordered_json entry = {{"box", nullptr}, {"score", nullptr}, {"age", rounded(face.age, 100)}};
+    if (face.box) {
+      entry["box"] = {face.box->left, face.box->top, face.box->width, face.box->height};
+      entry["score"] = rounded(face.box->score, 1000);
+    }
+    if (face.raw_age != face.age) entry["clamped_from"] = rounded(face.raw_age, 100);
+    faces.push_back(entry);
+  }
+  return {{"image", result.image}, {"faces", faces}};
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  CLI::App app{"Predicts the age of the face in each image with a network trained by train_resnet."};
+  CLI::App app{"Predicts the age of the faces in each image with a network trained by train_resnet."};
   std::string weights_path, arch, device_name = "cpu";
   std::int64_t img_size = 0;
   std::vector<std::string> images;
-  bool json_output = false, detect_face = false;
-  double margin = 0.4;
-  int upsample = 1;
-  std::int64_t max_pixels = data::default_max_pixels;
+  bool json_output = false;
+  apps::FaceAgeOptions options;
+  std::string tta = "none";
   app.add_option("--weights", weights_path, "weights written by train_resnet (best.safetensors, final.safetensors)")
       ->required();
   app.add_option("--arch", arch, "architecture (default: the one recorded in the weights file)");
-  app.add_option("--img-size", img_size, "input size (default: the one recorded in the weights file)");
+  app.add_option("--img-size", img_size, "input size (default: the one recorded in the weights file; another warns)");
   app.add_option("--device", device_name, "cpu or cuda")->capture_default_str();
-  app.add_flag("--json", json_output, "print [{\"image\": PATH, \"age\": X}, ...] instead of lines");
-  app.add_flag("--detect-face", detect_face, "crop around the most confident face first (error if there is none)");
-  app.add_option("--margin", margin, "--detect-face: margin around the face box, as a share of its side")
+  app.add_flag("--json", json_output, "print one JSON array: per image its faces (box, score, age) or an error");
+  app.add_flag("--detect-face", options.detect_face,
+               "find every face (dlib) and give each its age (default: crop as the model's training images were, "
+               "edat.face_crop: none, box or aligned)");
+  app.add_option("--margin", options.margin, "--detect-face: margin around the face box, as a share of its side")
       ->capture_default_str();
-  app.add_option("--upsample", upsample, "--detect-face: image doublings before detection (1 finds faces from 40 px)")
+  app.add_option("--upsample", options.upsample, "--detect-face: image doublings before detection (1 finds faces "
+                                                 "from 40 px, 0 from 80 px, 4x faster)")
       ->capture_default_str()
-      ->check(CLI::Range(0, 3));
-  app.add_option("--max-pixels", max_pixels, "refuse images with more pixels (JPEGs first decode smaller to fit)")
+      ->check(CLI::Range(0, data::kMaxUpsample));
+  app.add_flag("--align", options.align,
+               "detect every face and cut aligned chips (eyes level, fixed scale: dlib's get_face_chip_details), as "
+               "crop_faces --align");
+  app.add_option("--landmarks", options.landmarks, "--align: dlib's shape_predictor_5_face_landmarks.dat")
+      ->capture_default_str();
+  app.add_option("--chip-padding", options.chip_padding, "--align: padding around the face, as dlib's")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 4.0));
+  app.add_option("--tta", tta, "test-time augmentation: none, or flip (the mean of each crop's and its mirror's age)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "flip"}));
+  app.add_option("--max-pixels", options.max_pixels,
+                 "refuse images with more pixels (JPEGs first decode smaller to fit)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("images", images, "image files (JPEG, PNG, BMP)")->required();
   CLI11_PARSE(app, argc, argv);
+  options.tta_flip = tta == "flip";
 
+  // A setup failure (weights unreadable, no such device) is every image's error, so --json still prints an answer
+  // per image.
+  std::string setup_error;
+  std::unique_ptr<apps::FaceAgeEstimator> estimator;
   try {
     train::AgeModel age_model = train::load_age_model(weights_path, arch, img_size);
-    const train::ModelDescription& d = age_model.description;
-    const Device device = Device::parse(device_name);
-    age_model.model->to(device);
-    const train::AgeObjective objective(d);
-    const data::Compose transforms = train::eval_transforms(d.img_size, d.resize);
-    const data::Normalize normalize;
-#ifdef EDAT_WITH_FACES
-    const data::FaceDetector detector(upsample);
-#else
-    EDAT_CHECK(!detect_face, "--detect-face: this build has no face detector (dlib was not found at build time)");
-#endif
-    NoGradGuard no_grad;
-    nlohmann::json results = nlohmann::json::array();
-    Generator unused(0);
-    for (const std::string& path : images) {
-      // As the loader decodes: a JPEG may be decoded smaller in the DCT domain when the resize allows it (not when
-      // a face is cut out of the full image first).
-      data::DecodeOptions decode;
-      decode.max_pixels = max_pixels;
-      if (!detect_face)
-        decode.min_width = transforms.decode_hint().min_width, decode.min_height = transforms.decode_hint().min_height;
-      data::Image image = data::decode_image_file(path, decode);
-      if (detect_face) {
-#ifdef EDAT_WITH_FACES
-        const auto faces = detector.detect(image);
-        EDAT_CHECK(!faces.empty(), path << ": no face found (try without --detect-face on a face crop)");
-        if (faces.size() > 1) {
-          std::fprintf(stderr, "predict_age: %s: %zu faces found; using the most confident\n", path.c_str(),
-                       faces.size());
-        }
-        image = data::crop_face(image, faces.front(), margin, static_cast<int>(d.resize));
-#endif
-      }
-      const Tensor input = normalize.to_tensor(transforms.apply(image, unused)).view({1, 3, d.img_size, d.img_size});
-      const double age = objective.predict(age_model.model->forward(input.to(device))).at(0);
-      if (json_output) {
-        results.push_back({{"image", path}, {"age", age}});
-      } else {
-        std::printf("%s: %.1f\n", path.c_str(), age);
-      }
+    for (const std::string& warning : age_model.warnings)
+      std::fprintf(stderr, "predict_age: warning: %s\n", warning.c_str());
+    // Crop photos as the training images were cropped, unless told how; say so when told otherwise.
+    const data::FaceCropRecord trained =
+        data::FaceCropRecord::parse(age_model.description.face_crop, weights_path + " edat.face_crop");
+    if (app.count("--detect-face") + app.count("--align") == 0) {
+      const apps::FaceAgeOptions given = options;
+      apps::crop_as(trained, options);
+      if (app.count("--margin")) options.margin = given.margin;
+      if (app.count("--chip-padding")) options.chip_padding = given.chip_padding;
     }
-    if (json_output) std::printf("%s\n", results.dump(2).c_str());
-    return 0;
-  } catch (const std::exception& e) {  // edat::Error, data::DecodeError
-    std::fprintf(stderr, "predict_age: error: %s\n", e.what());
-    return 1;
+    if (trained.method != data::FaceCropRecord::Method::none && apps::crop_record(options) != trained) {
+      std::fprintf(stderr, "predict_age: warning: the model was trained on '%s' crops, these are '%s': its answers "
+                   "may be worse\n", trained.text().c_str(), apps::crop_record(options).text().c_str());
+    }
+    estimator = std::make_unique<apps::FaceAgeEstimator>(std::move(age_model), Device::parse(device_name), options);
+  } catch (const std::exception& e) {  // edat::Error, a filesystem error
+    setup_error = e.what();
   }
+  if (estimator && !options.detect_face && !options.align) {
+    std::fprintf(stderr,
+                 "predict_age: warning: no face check was made: each image is taken to be one face crop "
+                 "(--detect-face finds the faces of a photo)\n");
+  }
+
+  NoGradGuard no_grad;
+  nlohmann::ordered_json results = nlohmann::ordered_json::array();
+  bool any_failed = false;
+  for (const std::string& path : images) {
+    apps::ImageAges result{.image = path, .faces = {}, .error = {}};
+    if (estimator) {
+      result = estimator->estimate(path);
+    } else {
+      result.error = setup_error;
+    }
+    any_failed |= !result.error.empty();
+    for (const apps::FaceAge& face : result.faces) {
+      if (face.raw_age != face.age)
+        std::fprintf(stderr, "predict_age: %s: age %.1f clamped into the model's range [%g, %g]\n", path.c_str(),
+                     face.raw_age, estimator->age_range().first, estimator->age_range().second);
+    }
+    if (json_output) {
+      results.push_back(to_json(result));
+    } else {
+      print_text(result);
+    }
+  }
+  if (json_output) std::printf("%s\n", results.dump(2).c_str());
+  return any_failed ? 1 : 0;
 }

@@ -5,6 +5,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
+#include "layers/init_mode.h"
 #include "tensor/backend.h"
 #include "tensor/factory.h"
 
@@ -14,7 +15,7 @@ namespace {
 // U(-bound, bound) with bound = 1 / sqrt(fan_in): PyTorch's default for Conv2d and Linear weights and biases.
 Tensor default_uniform(const Shape& shape, std::int64_t fan_in, Generator& generator) {
   const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
-  return uniform(shape, -bound, bound, generator);
+  return init_uniform(shape, -bound, bound, generator);
 }
 }  // namespace
 

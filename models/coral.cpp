@@ -4,6 +4,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
+#include "layers/init_mode.h"
 #include "tensor/factory.h"
 
 namespace edat::models {
@@ -13,7 +14,7 @@ CoralHead::CoralHead(std::int64_t in_features, std::int64_t num_classes, Generat
   EDAT_CHECK(in_features > 0, "CoralHead: in_features must be positive, got " << in_features);
   EDAT_CHECK(num_classes >= 2, "CoralHead: needs at least 2 classes (ages), got " << num_classes);
   const double bound = 1.0 / std::sqrt(static_cast<double>(in_features));
-  register_parameter("weight", uniform({1, in_features}, -bound, bound, generator));
+  register_parameter("weight", nn::init_uniform({1, in_features}, -bound, bound, generator));
   register_parameter("bias", zeros({num_classes - 1}));
 }
 

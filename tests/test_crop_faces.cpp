@@ -1,8 +1,12 @@
 // Face detection and cropping (data/faces/): dlib's HOG detector against the hand-labelled boxes of
-// ../shared/data/faces (dlib imglab XML; skipped when absent), dogs.jpg (no human face), crop geometry, and the
-// crop_faces pipeline on a small tree of single-face, group, no-face and unreadable images.
+// ../shared/data/faces (dlib imglab XML; skipped when absent), dogs.jpg (no human face), crop geometry, aligned chips
+// (with the landmark model of scripts/get_pretrained.sh; skipped when absent), and the crop_faces pipeline on a small
+// tree of single-face, group, no-face and unreadable images.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -14,6 +18,7 @@
 #include "data/datasets.h"
 #include "data/decode.h"
 #include "data/encode.h"
+#include "data/faces/face_aligner.h"
 #include "data/faces/face_crop.h"
 #include "data/faces/face_detector.h"
 #include "data/transforms.h"
@@ -158,6 +163,52 @@ TEST(CropFace, SquareWithMarginAndEdgeRepeat) {
 
 // The pipeline on: two single faces cut from the group photos, a group photo, dogs.jpg, an empty file and a text
 // file named .jpg; two workers; a seeded split.
+// Mean absolute difference of two images of one size, in 0..255.
+double mean_abs_difference(const Image& a, const Image& b) {
+  double sum = 0;
+  for (std::size_t i = 0; i < a.pixels.size(); ++i) sum += std::abs(a.pixels[i] - b.pixels[i]);
+  return sum / static_cast<double>(a.pixels.size());
+}
+
+// The largest face a detector finds (the same person in a photo and in the photo turned a little).
+FaceBox largest_face(const Image& image) {
+  std::vector<FaceBox> faces = detector(1).detect(image);
+  EXPECT_FALSE(faces.empty());
+  if (faces.empty()) return {};
+  return *std::max_element(faces.begin(), faces.end(),
+                           [](const FaceBox& a, const FaceBox& b) { return a.width < b.width; });
+}
+
+// Alignment undoes an in-plane rotation: the chips of a face in a photo and in the photo turned by 12 degrees are
+// nearly the same picture (eyes level at the same place and scale), while box crops of the two are not.
+TEST(FaceAligner, ChipsUndoARotation) {
+  if (!fs::exists(EDAT_LANDMARKS)) GTEST_SKIP() << "not present: " << EDAT_LANDMARKS << " (scripts/get_pretrained.sh)";
+  EDAT_SKIP_WITHOUT(faces_dir);
+  const Image photo = decode_image_file((faces_dir / "2008_002506.jpg").string());
+  const Image turned = rotate(photo, 12);
+  const FaceBox face = largest_face(photo), turned_face = largest_face(turned);
+  const FaceAligner aligner(EDAT_LANDMARKS);
+  const Image chip = aligner.align(photo, face, 96, kDefaultChipPadding);
+  ASSERT_EQ(chip.width, 96);
+  ASSERT_EQ(chip.height, 96);
+  const double aligned = mean_abs_difference(chip, aligner.align(turned, turned_face, 96, kDefaultChipPadding));
+  const double boxes = mean_abs_difference(crop_face(photo, face, 0.2, 96), crop_face(turned, turned_face, 0.2, 96));
+  std::printf("mean |difference| of the face turned 12 degrees and not: aligned chips %.1f, box crops %.1f\n", aligned,
+              boxes);
+  EXPECT_LT(aligned, 10);
+  EXPECT_LT(aligned, 0.5 * boxes);
+}
+
+TEST(FaceAligner, ABadLandmarkFileIsAClearError) {
+  EXPECT_TRUE(edat::testing::throws_with([] { FaceAligner aligner("no_such_landmarks.dat"); },
+                                         {"no_such_landmarks.dat", "get_pretrained.sh"}));
+  TempDir dir;
+  const std::string not_a_model = (dir.path() / "x.dat").string();
+  std::ofstream(not_a_model) << "not a dlib model";
+  EXPECT_TRUE(edat::testing::throws_with([&] { FaceAligner aligner(not_a_model); },
+                                         {not_a_model, "not a dlib shape predictor"}));
+}
+
 TEST(CropFaces, PipelineCountsAndCsv) {
   EDAT_SKIP_WITHOUT(faces_dir / "2008_002506.jpg");
   TempDir tmp;

@@ -13,10 +13,14 @@
 #include <nlohmann/json.hpp>
 
 #include "data/demo_faces.h"
+#include "data/face_crop_record.h"
+#include "layers/init_mode.h"
 #include "tensor/factory.h"
 #include "tensor/determinism.h"
 #include "test_util.h"
+#include "train/checkpoint.h"
 #include "train/config.h"
+#include "train/evaluate.h"
 #include "train/objective.h"
 #include "train/trainer.h"
 #include "weights/safetensors.h"
@@ -25,6 +29,7 @@ namespace edat {
 namespace {
 
 namespace fs = std::filesystem;
+using edat::testing::all_close;
 using edat::testing::bit_identical;
 using edat::testing::throws_with;
 using train::TrainConfig;
@@ -145,6 +150,15 @@ TEST(TrainConfig, ValidationNamesTheFlag) {
   EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.lr = -1; }), {"--lr"}));
   EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.img_size = 8; }), {"--img-size"}));
   EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.dataset = "csv"; }), {"--train-csv"}));
+  EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.lr_scheduler = "exp"; }), {"--lr-scheduler", "exp", "cosine"}));
+  EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.lr_scheduler = "multistep"; }), {"--lr-milestones"}));
+  EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.lr_scheduler = "multistep", x.lr_milestones = "5,x"; }),
+                          {"--lr-milestones", "'x'"}));
+  EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.lr_milestones = "5"; }), {"--lr-milestones", "multistep"}));
+  EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.warmup_epochs = 2; }), {"--warmup-epochs", "cosine"}));
+  EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.lr_scheduler = "cosine", x.warmup_epochs = 20; }),
+                          {"--warmup-epochs 20", "--epochs 20"}));
+  EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.clip_grad_norm = -1; }), {"--clip-grad-norm"}));
 }
 
 TEST(AgeObjective, RegressionAndCoral) {
@@ -195,6 +209,97 @@ TEST(AgeObjective, MetadataFromAFileIsValidatedFieldByField) {
   }
 }
 
+// Regression outputs are clamped into [0, the oldest training age] (edat.max_age); raw_ages keeps what the network
+// said, for predict_age to report. Files without edat.max_age only clamp at 0.
+TEST(AgeObjective, PredictionsAreClampedIntoTheModelsRange) {
+  train::AgeObjective l1({.arch = "resnet18", .loss = "l1", .max_age = 60});
+  const Tensor outputs = from_vector({-3, 27, 75}, {3, 1});
+  EXPECT_EQ(l1.raw_ages(outputs), (std::vector<double>{-3, 27, 75}));
+  EXPECT_EQ(l1.predict(outputs), (std::vector<double>{0, 27, 60}));
+  train::AgeObjective unknown_max({.arch = "resnet18", .loss = "l1"});
+  EXPECT_EQ(unknown_max.predict(outputs), (std::vector<double>{0, 27, 75}));
+  train::ModelDescription back;
+  ASSERT_TRUE(train::ModelDescription::from_metadata(l1.description().metadata(), back, "m"));
+  EXPECT_EQ(back.max_age, 60);
+  auto bad = l1.description().metadata();
+  bad["edat.max_age"] = "sixty";
+  EXPECT_TRUE(throws_with([&] { train::ModelDescription::from_metadata(bad, back, "m.safetensors"); },
+                          {"m.safetensors", "edat.max_age", "sixty"}));
+}
+
+// --tta flip: each age is the mean of the network's answers for the image and for its mirror image.
+TEST(TestTimeAugmentation, FlipAveragesTheImageAndItsMirror) {
+  const Tensor x = from_vector({1, 2, 3, 4, 5, 6}, {1, 1, 2, 3});
+  EXPECT_EQ(train::mirrored(x).to_vector<double>(), (std::vector<double>{3, 2, 1, 6, 5, 4}));
+  const train::ModelDescription d{.arch = "resnet18", .loss = "l1", .img_size = 32, .resize = 36};
+  Generator generator(4);
+  auto model = train::build_model(d, generator);
+  model->eval();
+  const train::AgeObjective objective(d);
+  const Tensor images = uniform({2, 3, 32, 32}, -1, 1, generator);
+  const std::vector<double> plain = objective.raw_ages(model->forward(images));
+  const std::vector<double> mirror = objective.raw_ages(model->forward(train::mirrored(images)));
+  std::vector<double> ages = plain;
+  train::average_with_mirror(*model, objective, images, ages);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_NEAR(ages[i], (plain[i] + mirror[i]) / 2, 1e-9);
+    EXPECT_GT(std::abs(plain[i] - mirror[i]), 1e-6);  // a random network is not mirror-symmetric: the test can fail
+  }
+}
+
+// How the training images were cropped: one line in crop_faces' face_crop.txt and in the weights (edat.face_crop).
+TEST(FaceCropRecord, TextRoundTripsAndBadTextIsNamed) {
+  using data::FaceCropRecord;
+  for (const char* text : {"none", "box margin=0.4", "aligned padding=0.25"})
+    EXPECT_EQ(FaceCropRecord::parse(text, "f").text(), text);
+  EXPECT_EQ(FaceCropRecord::parse("box margin=0.4", "f").margin, 0.4);
+  for (const char* bad : {"", "box", "box margin=", "box margin=-1", "aligned margin=0.2", "boxes margin=1",
+                          "none extra", "box margin=0.4 more"})
+    EXPECT_TRUE(throws_with([&] { FaceCropRecord::parse(bad, "w.safetensors"); }, {"w.safetensors", "face crop"}))
+        << bad;
+  const fs::path dir = temp_dir("face_crop_record");
+  EXPECT_EQ(data::read_face_crop_record(dir).text(), "none");  // no file: used as they are
+  data::write_face_crop_record(dir, FaceCropRecord::parse("aligned padding=0.2", "f"));
+  EXPECT_EQ(data::read_face_crop_record(dir).text(), "aligned padding=0.2");
+  // The weights carry it; a file without it reads as none.
+  train::ModelDescription d{.arch = "resnet18", .face_crop = "box margin=0.3"}, back;
+  ASSERT_TRUE(train::ModelDescription::from_metadata(d.metadata(), back, "m"));
+  EXPECT_EQ(back.face_crop, "box margin=0.3");
+  auto old = d.metadata();
+  old.erase("edat.face_crop");
+  ASSERT_TRUE(train::ModelDescription::from_metadata(old, back, "m"));
+  EXPECT_EQ(back.face_crop, "none");
+}
+
+// load_age_model builds the network without drawing initial weights (they are all read from the file): the saved
+// model's answers (up to the rounding of batch-norm folding, layers/fold.h), the generator untouched; an --img-size
+// other than the trained one is a warning.
+TEST(AgeModel, LoadsWithoutDrawingAndWarnsOnAnotherImgSize) {
+  const train::ModelDescription d{.arch = "resnet18", .loss = "l1", .img_size = 32, .resize = 36, .max_age = 60};
+  Generator generator(3);
+  auto model = train::build_model(d, generator);
+  model->eval();
+  const fs::path file = temp_dir("age_model") / "best.safetensors";
+  train::save_weights(file.string(), *model, d);
+  const Tensor x = uniform({2, 3, 32, 32}, -1, 1, generator);
+  const train::AgeModel loaded = train::load_age_model(file.string());
+  EXPECT_TRUE(all_close(loaded.model->forward(x), model->forward(x), 1e-5, 1e-5));
+  EXPECT_EQ(loaded.description.max_age, 60);
+  EXPECT_TRUE(loaded.warnings.empty());
+  const train::AgeModel resized = train::load_age_model(file.string(), "", 64);
+  ASSERT_EQ(resized.warnings.size(), 1u);
+  EXPECT_NE(resized.warnings[0].find("--img-size 64 differs from the 32 px"), std::string::npos) << resized.warnings[0];
+
+  Generator untouched(5);
+  {
+    const nn::SkipInitGuard no_init;
+    train::build_model(d, untouched);
+  }
+  EXPECT_EQ(untouched.offset(), 0u);
+  train::build_model(d, untouched);  // the guard is gone: drawing again
+  EXPECT_GT(untouched.offset(), 0u);
+}
+
 TEST(Trainer, WritesTheRunFolder) {
   TrainConfig c = tiny_config("run");
   train::Trainer trainer(c, false);
@@ -216,11 +321,52 @@ TEST(Trainer, WritesTheRunFolder) {
   ASSERT_TRUE(result.test.has_value());
   EXPECT_EQ(result.test->truth.size(), 12u);
   EXPECT_EQ(result.progress.step, 10);  // 2 epochs of ceil(36 / 8) = 5 batches
+  // The weights record the oldest training age, the top of the range predictions are clamped to.
+  const auto best = weights::read_safetensors_with_metadata((fs::path(c.out) / "best.safetensors").string());
+  EXPECT_TRUE(best.metadata.contains("edat.max_age"));
   // The resolved settings read back as the same configuration.
   const TrainConfig saved = train::load_config((fs::path(c.out) / "config.json").string());
   for (const train::Setting& s : train::settings()) EXPECT_TRUE(train::same_value(c, saved, s)) << s.name;
   // A second run into the same folder is refused (it would overwrite the first).
   EXPECT_TRUE(throws_with([&] { train::Trainer again(c, false); }, {"already holds a run", "--resume"}));
+}
+
+// --lr-scheduler: each epoch's learning rate (metrics.csv) is the schedule's (optim/schedules.h, checked against
+// PyTorch in test_schedules).
+TEST(Trainer, LearningRateSchedules) {
+  for (const auto& [name, expected] : std::vector<std::pair<std::string, std::vector<double>>>{
+           {"cosine", {1e-3 / 3, 1e-3, 0.5e-3}},  // warm-up epoch from lr / 3, then cosine over the 2 left
+           {"multistep", {1e-3, 1e-4, 1e-4}}}) {
+    TrainConfig c = tiny_config("schedule_" + name);
+    c.epochs = 3;
+    c.lr_scheduler = name;
+    if (name == "cosine") c.warmup_epochs = 1;
+    if (name == "multistep") c.lr_milestones = "1";
+    const train::RunResult result = train::Trainer(c, false).run();
+    ASSERT_EQ(result.progress.history.size(), 3u);
+    for (std::size_t e = 0; e < 3; ++e) EXPECT_NEAR(result.progress.history[e].lr, expected[e], 1e-12) << name << e;
+  }
+}
+
+// --clip-grad-norm: with the global gradient norm clipped to 1e-9, one plain SGD step moves the weights by at most
+// lr * 1e-9, so learning rates 1 and 2 end at nearly the same weights; unclipped they do not.
+TEST(Trainer, ClipGradNorm) {
+  auto one_step = [](const std::string& run, double lr, double clip) {
+    TrainConfig c = tiny_config(run);
+    c.optimizer = "sgd", c.momentum = 0, c.lr = lr, c.clip_grad_norm = clip, c.max_steps = 1, c.dropout = 0;
+    train::Trainer(c, false).run();
+    return final_weights(c);
+  };
+  auto largest_difference = [](const weights::NamedTensors& a, const weights::NamedTensors& b) {
+    double largest = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const std::vector<double> x = a[i].second.to_vector<double>(), y = b[i].second.to_vector<double>();
+      for (std::size_t j = 0; j < x.size(); ++j) largest = std::max(largest, std::abs(x[j] - y[j]));
+    }
+    return largest;
+  };
+  EXPECT_LT(largest_difference(one_step("clip1", 1, 1e-9), one_step("clip2", 2, 1e-9)), 1e-6);
+  EXPECT_GT(largest_difference(one_step("free1", 1, 0), one_step("free2", 2, 0)), 1e-3);
 }
 
 // Stopped by --max-steps mid-epoch (step 3 of 5) and at an epoch's end (step 5), then resumed: the final weights

@@ -52,8 +52,14 @@ const std::vector<Setting>& settings() {
       {"lr", &C::lr, "learning rate"},
       {"momentum", &C::momentum, "SGD momentum"},
       {"weight-decay", &C::weight_decay, "weight decay (L2 for adam/sgd, decoupled for adamw)"},
-      {"lr-step-size", &C::lr_step_size, "multiply the learning rate by --lr-gamma every this many epochs (0: never)"},
+      {"lr-scheduler", &C::lr_scheduler,
+       "learning-rate schedule: step (every --lr-step-size epochs), multistep (at --lr-milestones) or cosine "
+       "(annealed to 0 over --epochs, after --warmup-epochs)"},
+      {"lr-step-size", &C::lr_step_size, "step: multiply the learning rate by --lr-gamma every this many epochs (0: never)"},
+      {"lr-milestones", &C::lr_milestones, "multistep: epochs at which to multiply the rate by --lr-gamma, e.g. 10,20"},
       {"lr-gamma", &C::lr_gamma, "learning-rate decay factor"},
+      {"warmup-epochs", &C::warmup_epochs, "cosine: linear warm-up from a third of --lr over this many epochs"},
+      {"clip-grad-norm", &C::clip_grad_norm, "clip the gradients' global L2 norm to this before each step (0: never)"},
       {"epochs", &C::epochs, "epochs to train"},
       {"batch-size", &C::batch_size, "images per optimizer step"},
       {"max-steps", &C::max_steps, "stop after this many optimizer steps in all (0: no limit)"},
@@ -189,6 +195,23 @@ const std::vector<std::string>& losses() {
   return names;
 }
 
+std::vector<std::int64_t> lr_milestones(const TrainConfig& config) {
+  std::vector<std::int64_t> epochs;
+  std::stringstream in(config.lr_milestones);
+  for (std::string item; std::getline(in, item, ',');) {
+    std::size_t used = 0;
+    long long epoch = -1;
+    try {
+      epoch = std::stoll(item, &used);
+    } catch (const std::exception&) {
+    }
+    EDAT_CHECK(used == item.size() && epoch > 0,
+               "--lr-milestones: '" << item << "' is not a positive epoch (expected e.g. 10,20)");
+    epochs.push_back(epoch);
+  }
+  return epochs;
+}
+
 void validate(const TrainConfig& c) {
   check_one_of("dataset", c.dataset, data::dataset_kinds());
   check_one_of("arch", c.arch, models::architectures());
@@ -224,6 +247,14 @@ void validate(const TrainConfig& c) {
   in_range("weight-decay", c.weight_decay, 0, 1);
   in_range("lr-step-size", static_cast<double>(c.lr_step_size), 0, 1e9);
   in_range("lr-gamma", c.lr_gamma, 1e-9, 1);
+  check_one_of("lr-scheduler", c.lr_scheduler, {"step", "multistep", "cosine"});
+  EDAT_CHECK(c.lr_scheduler == "multistep" || c.lr_milestones.empty(), "--lr-milestones is for --lr-scheduler multistep");
+  EDAT_CHECK(c.lr_scheduler != "multistep" || !lr_milestones(c).empty(),
+             "--lr-scheduler multistep needs --lr-milestones, e.g. 10,20");
+  EDAT_CHECK(c.lr_scheduler == "cosine" || c.warmup_epochs == 0, "--warmup-epochs is for --lr-scheduler cosine");
+  EDAT_CHECK(c.warmup_epochs >= 0 && c.warmup_epochs < c.epochs,
+             "--warmup-epochs " << c.warmup_epochs << " must be at least 0 and below --epochs " << c.epochs);
+  in_range("clip-grad-norm", c.clip_grad_norm, 0, 1e12);
   in_range("epochs", static_cast<double>(c.epochs), 1, 1e6);
   in_range("batch-size", static_cast<double>(c.batch_size), 1, 1e6);
   in_range("max-steps", static_cast<double>(c.max_steps), 0, 1e12);

@@ -48,8 +48,12 @@ struct TrainConfig {
   double lr = 1e-3;
   double momentum = 0.9;  // SGD
   double weight_decay = 0;
-  std::int64_t lr_step_size = 0;  // StepLR every this many epochs; 0: constant rate
-  double lr_gamma = 0.1;
+  std::string lr_scheduler = "step";  // step (constant with lr_step_size 0) | multistep | cosine
+  std::int64_t lr_step_size = 0;      // step: decay every this many epochs; 0: constant rate
+  std::string lr_milestones;          // multistep: "10,20" (epochs)
+  double lr_gamma = 0.1;              // step, multistep: the decay factor
+  std::int64_t warmup_epochs = 0;     // cosine: linear warm-up from lr / 3 over this many epochs
+  double clip_grad_norm = 0;          // clip the gradients' global L2 norm to this before each step; 0: never
   std::int64_t epochs = 20;
   std::int64_t batch_size = 32;
   std::int64_t max_steps = 0;  // stop after this many optimizer steps in all; 0: no limit
@@ -98,6 +102,8 @@ const std::vector<std::string>& losses();
 
 // Checks every setting's value (names of datasets, architectures, losses ...; ranges); edat::Error naming the flag.
 void validate(const TrainConfig& config);
+// --lr-milestones as epochs; edat::Error naming a bad item.
+std::vector<std::int64_t> lr_milestones(const TrainConfig& config);
 
 // Adds one flag per setting to `app`, bound to `config`'s fields.
 void add_to_cli(CLI::App& app, TrainConfig& config);

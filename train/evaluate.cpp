@@ -2,12 +2,33 @@
 
 #include "autograd/grad_mode.h"
 #include "tensor/error.h"
+#include "tensor/factory.h"
 #include "train/splits.h"
 
 namespace edat::train {
 
+Tensor mirrored(const Tensor& images) {
+  EDAT_CHECK(images.dim() == 4 && images.dtype() == DType::f32, "mirrored: expects f32 (N, C, H, W), got " << images.desc());
+  const Tensor source = images.cpu();
+  Tensor out = empty(source.shape());
+  const std::int64_t rows = source.numel() / source.size(3), width = source.size(3);
+  const float* from = source.data<float>();
+  float* to = out.data<float>();
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t x = 0; x < width; ++x) to[r * width + x] = from[r * width + width - 1 - x];
+  return out.to(images.device());
+}
+
+void average_with_mirror(models::Backbone& model, const AgeObjective& objective, const Tensor& images,
+                         std::vector<double>& ages) {
+  const std::vector<double> mirror = objective.raw_ages(model.forward(mirrored(images)));
+  EDAT_CHECK(mirror.size() == ages.size(), "average_with_mirror: " << ages.size() << " ages for " << mirror.size()
+                                                                   << " images");
+  for (std::size_t i = 0; i < ages.size(); ++i) ages[i] = (ages[i] + mirror[i]) / 2;
+}
+
 Predictions predict_dataset(models::Backbone& model, const AgeObjective& objective, const data::Dataset& dataset,
-                            data::LoaderOptions loader_options) {
+                            data::LoaderOptions loader_options, bool tta_flip) {
   const ModelDescription& d = objective.description();
   loader_options.shuffle = false;
   loader_options.drop_last = false;
@@ -22,7 +43,9 @@ Predictions predict_dataset(models::Backbone& model, const AgeObjective& objecti
     if (batch->size() == 0) continue;  // every image of the batch was unreadable (counted by the loader)
     const Tensor outputs = model.forward(batch->images);
     loss_sum += objective.loss(outputs, batch->ages).item() * static_cast<double>(batch->size());
-    const std::vector<double> ages = objective.predict(outputs);
+    std::vector<double> ages = objective.raw_ages(outputs);
+    if (tta_flip) average_with_mirror(model, objective, batch->images, ages);
+    ages = objective.clamp(std::move(ages));
     const std::vector<double> truth = batch->ages.to_vector<double>();
     for (std::size_t i = 0; i < batch->size(); ++i) {
       result.paths.push_back(dataset.sample(batch->indices[i]).path);

@@ -22,8 +22,16 @@ struct Predictions {
 };
 
 // Evaluation transform (resize + centre crop, as in the description), no shuffling; `loader_options` gives the
-// batch size, workers and device. The model is left in the mode it was in.
+// batch size, workers and device. With `tta_flip` each age is the mean of the image's and its mirror image's (the
+// loss stays the plain images'). The model is left in the mode it was in.
 Predictions predict_dataset(models::Backbone& model, const AgeObjective& objective, const data::Dataset& dataset,
-                            data::LoaderOptions loader_options);
+                            data::LoaderOptions loader_options, bool tta_flip = false);
+
+// Images (N, C, H, W) mirrored left to right, on their device.
+Tensor mirrored(const Tensor& images);
+// Test-time augmentation: `ages` (AgeObjective::raw_ages of `images`) become the mean of theirs and their mirror
+// images'. Clamp them afterwards (AgeObjective::clamp).
+void average_with_mirror(models::Backbone& model, const AgeObjective& objective, const Tensor& images,
+                         std::vector<double>& ages);
 
 }  // namespace edat::train

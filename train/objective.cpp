@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 #include "autograd/ops.h"
+#include "data/face_crop_record.h"
 #include "layers/fold.h"
 #include "layers/functional.h"
+#include "layers/init_mode.h"
 #include "models/coral.h"
 #include "tensor/error.h"
 #include "tensor/factory.h"
@@ -33,10 +37,16 @@ std::map<std::string, std::string> ModelDescription::metadata() const {
   std::map<std::string, std::string> m = {{"edat.arch", arch},
                                           {"edat.loss", loss},
                                           {"edat.img_size", std::to_string(img_size)},
-                                          {"edat.resize", std::to_string(resize)}};
+                                          {"edat.resize", std::to_string(resize)},
+                                          {"edat.face_crop", face_crop}};
   if (loss == "coral") {
     m["edat.coral_min_age"] = std::to_string(coral_min_age);
     m["edat.coral_classes"] = std::to_string(coral_classes);
+  }
+  if (max_age > 0) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.17g", max_age);
+    m["edat.max_age"] = text;
   }
   return m;
 }
@@ -81,6 +91,16 @@ bool ModelDescription::from_metadata(const std::map<std::string, std::string>& m
     d.coral_min_age = in_range("edat.coral_min_age", 0, max_coral_age - 1);
     d.coral_classes = in_range("edat.coral_classes", 2, max_coral_age - d.coral_min_age + 1);
   }
+  if (metadata.contains("edat.face_crop")) {
+    d.face_crop = data::FaceCropRecord::parse(get("edat.face_crop"), source + " edat.face_crop").text();
+  }
+  if (metadata.contains("edat.max_age")) {
+    const std::string& text = get("edat.max_age");
+    char* end = nullptr;
+    d.max_age = std::strtod(text.c_str(), &end);
+    EDAT_CHECK(!text.empty() && *end == '\0' && std::isfinite(d.max_age) && d.max_age > 0,
+               source << ": metadata edat.max_age = '" << text << "' is not a positive number");
+  }
   out = d;
   return true;
 }
@@ -105,7 +125,20 @@ Tensor AgeObjective::loss(const Tensor& outputs, const Tensor& ages) const {
   throw Error("unknown loss '" + d.loss + "': expected l1, mse, smooth-l1 or coral");
 }
 
-std::vector<double> AgeObjective::predict(const Tensor& outputs) const {
+std::pair<double, double> ModelDescription::age_range() const {
+  if (loss == "coral") return {static_cast<double>(coral_min_age), static_cast<double>(coral_min_age + coral_classes - 1)};
+  return {0.0, max_age > 0 ? max_age : INFINITY};
+}
+
+std::vector<double> AgeObjective::predict(const Tensor& outputs) const { return clamp(raw_ages(outputs)); }
+
+std::vector<double> AgeObjective::clamp(std::vector<double> ages) const {
+  const auto [low, high] = description_.age_range();
+  for (double& age : ages) age = std::clamp(age, low, high);
+  return ages;
+}
+
+std::vector<double> AgeObjective::raw_ages(const Tensor& outputs) const {
   if (description_.loss == "coral") {
     std::vector<double> ages = models::coral_predict(outputs).to_vector<double>();
     for (double& age : ages) age += static_cast<double>(description_.coral_min_age);
@@ -123,7 +156,8 @@ std::shared_ptr<models::Backbone> build_model(const ModelDescription& descriptio
 }
 
 AgeModel load_age_model(const std::string& weights_path, const std::string& arch, std::int64_t img_size) {
-  // A .safetensors file is read once, for its metadata (and checksum) and its tensors; a .pth has neither.
+  // A .safetensors file is read once, for its metadata (and checksum) and its tensors; a .pth has neither. The
+  // network is built without drawing initial weights (nn::SkipInitGuard): every tensor is loaded below.
   weights::SafetensorsContents contents;
   if (weights_path.ends_with(".safetensors")) {
     contents = weights::read_safetensors_with_metadata(weights_path);
@@ -138,6 +172,8 @@ AgeModel load_age_model(const std::string& weights_path, const std::string& arch
     EDAT_CHECK(arch.empty() || arch == d.arch,
                weights_path << " holds a " << d.arch << " model, not " << arch << " (leave --arch out to use it)");
     if (img_size > 0 && img_size != d.img_size) {
+      result.warnings.push_back("--img-size " + std::to_string(img_size) + " differs from the " +
+                                std::to_string(d.img_size) + " px the model was trained at: its answers change");
       d.resize = img_size * d.resize / d.img_size;  // keep the crop's share of the resized image
       d.img_size = img_size;
     }
@@ -148,7 +184,10 @@ AgeModel load_age_model(const std::string& weights_path, const std::string& arch
     d.resize = d.img_size * 8 / 7;
   }
   Generator generator(0);
-  result.model = build_model(d, generator);
+  {
+    const nn::SkipInitGuard no_init;  // every tensor is loaded below
+    result.model = build_model(d, generator);
+  }
   try {
     result.model->load_state_dict(contents.tensors);
   } catch (const Error& e) {

@@ -18,8 +18,10 @@
 #include <sstream>
 
 #include "autograd/grad_mode.h"
+#include "data/face_crop_record.h"
 #include "layers/modules.h"
 #include "models/transfer.h"
+#include "optim/clip.h"
 #include "tensor/backend.h"
 #include "tensor/determinism.h"
 #include "tensor/error.h"
@@ -57,12 +59,18 @@ ModelDescription describe(const TrainConfig& c, const data::Dataset& train) {
   d.loss = c.loss;
   d.img_size = c.img_size;
   d.resize = c.resize_size();
+  double low = INFINITY, high = -INFINITY;
+  for (std::size_t i = 0; i < train.size(); ++i) {
+    low = std::min(low, static_cast<double>(train.sample(i).age));
+    high = std::max(high, static_cast<double>(train.sample(i).age));
+  }
+  if (high > 0) d.max_age = high;  // predictions are clamped to [0, max_age]
+  // How the training images were cut out of photos: crop_faces' record beside the training list, else in the root.
+  data::FaceCropRecord crop;
+  if (!c.train_csv.empty()) crop = data::read_face_crop_record(std::filesystem::path(c.train_csv).parent_path());
+  if (crop.method == data::FaceCropRecord::Method::none) crop = data::read_face_crop_record(c.data_root);
+  d.face_crop = crop.text();
   if (c.loss == "coral") {
-    double low = INFINITY, high = -INFINITY;
-    for (std::size_t i = 0; i < train.size(); ++i) {
-      low = std::min(low, static_cast<double>(train.sample(i).age));
-      high = std::max(high, static_cast<double>(train.sample(i).age));
-    }
     d.coral_min_age = static_cast<std::int64_t>(std::floor(low));
     d.coral_classes = static_cast<std::int64_t>(std::ceil(high)) - d.coral_min_age + 1;
     EDAT_CHECK(d.coral_classes >= 2, "--loss coral needs at least two different ages in the training split");
@@ -250,10 +258,13 @@ void Trainer::make_optimizer_and_loader() {
                                      {.lr = config_.lr,
                                       .momentum = config_.optimizer == "sgd" ? config_.momentum : 0,
                                       .weight_decay = config_.weight_decay});
-  scheduler_ =
-      config_.lr_step_size > 0
-          ? optim::make_scheduler("step", *optimizer_, {.step_size = config_.lr_step_size, .gamma = config_.lr_gamma})
-          : optim::make_scheduler("fixed", *optimizer_, {});
+  const bool constant = config_.lr_scheduler == "step" && config_.lr_step_size == 0;
+  scheduler_ = optim::make_scheduler(constant ? "fixed" : config_.lr_scheduler, *optimizer_,
+                                     {.step_size = config_.lr_step_size,
+                                      .milestones = lr_milestones(config_),
+                                      .gamma = config_.lr_gamma,
+                                      .warmup_epochs = config_.warmup_epochs,
+                                      .total_epochs = config_.epochs});
   data::LoaderOptions options;
   options.batch_size = static_cast<int>(config_.batch_size);
   options.shuffle = !config_.no_shuffle;
@@ -327,6 +338,7 @@ void Trainer::train_epoch(std::int64_t epoch, RunStatus& status) {
         throw Error(non_finite_loss_message(value, epoch, batch->index));
       }
       loss.backward();
+      if (config_.clip_grad_norm > 0) optim::clip_grad_norm(model_->trainable_parameters(), config_.clip_grad_norm);
       optimizer_->step();
       progress_.loss_sum += value * static_cast<double>(batch->size());
       progress_.loss_count += static_cast<std::int64_t>(batch->size());

@@ -31,13 +31,14 @@ nn::LoadReport load_pretrained(nn::Module& model, const std::string& path, bool 
   nn::LoadOptions options;  // strict
   std::vector<std::string> notes;
 
-  // A head module whose shapes differ is new: skip that module (the prefix of the mismatched tensor up to its last
-  // dot: "fc." for a ResNet, "classifier.6." for VGG, whose classifier.0 and classifier.3 still load), naming each
-  // of its tensors and both shapes. Only modules under a head prefix qualify; other mismatches stay errors.
+  // A head module whose shapes differ, or which the file lacks (a feature extractor), is new: skip that module (the
+  // prefix of the tensor up to its last dot: "fc." for a ResNet, "classifier.6." for VGG, whose classifier.0 and
+  // classifier.3 still load), naming each of its tensors and both shapes. Only modules under a head prefix qualify;
+  // other mismatches stay errors.
   std::vector<std::string> new_heads;
   for (const auto& [key, tensor] : model.state_dict()) {
     const auto found = file_shapes.find(key);
-    if (found == file_shapes.end() || found->second == tensor.shape()) continue;
+    if (is_batch_counter(key) || (found != file_shapes.end() && found->second == tensor.shape())) continue;
     const bool under_head = std::any_of(std::begin(head_prefixes), std::end(head_prefixes),
                                         [&](const char* prefix) { return starts_with(key, prefix); });
     const std::string module = key.substr(0, key.rfind('.') + 1);

@@ -11,6 +11,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "data/csv.h"
 #include "data/decode.h"
 #include "data/encode.h"
+#include "data/face_crop_record.h"
 #include "data/transforms.h"
 #include "tensor/error.h"
 
@@ -92,6 +94,8 @@ CropFacesReport crop_faces(const Dataset& input, const CropFacesOptions& options
   for (const fs::path& folder : folders) fs::create_directories(folder);  // before the threads, once each
 
   const FaceDetector prototype(options.upsample);
+  std::unique_ptr<FaceAligner> aligner;  // shared: dlib's shape predictor is const and thread-safe
+  if (!options.align_landmarks.empty()) aligner = std::make_unique<FaceAligner>(options.align_landmarks);
   // With progress on, this thread watches and every worker is a thread; otherwise this thread is one of them.
   const std::size_t workers = std::clamp<std::size_t>(options.workers, 1, std::max<std::size_t>(n, 1));
   std::atomic<std::size_t> next{0}, done{0}, running{workers};
@@ -115,8 +119,9 @@ CropFacesReport crop_faces(const Dataset& input, const CropFacesOptions& options
           continue;
         }
         slot.box = faces[0];
-        write_image((fs::path(options.out) / slot.crop_path).string(),
-                    crop_face(image, faces[0], options.margin, options.size), options.jpeg_quality);
+        const Image crop = aligner ? aligner->align(image, faces[0], options.size, options.chip_padding)
+                                   : crop_face(image, faces[0], options.margin, options.size);
+        write_image((fs::path(options.out) / slot.crop_path).string(), crop, options.jpeg_quality);
         slot.outcome = Outcome::kept;
       } catch (...) {  // a write failure or a bug: stop everyone, rethrow on the calling thread
         std::lock_guard lock(failure_mutex);
@@ -175,6 +180,9 @@ CropFacesReport crop_faces(const Dataset& input, const CropFacesOptions& options
         break;
     }
   }
+  FaceCropRecord record{.method = FaceCropRecord::Method::box, .margin = options.margin, .padding = 0};
+  if (aligner) record = {.method = FaceCropRecord::Method::aligned, .margin = 0, .padding = options.chip_padding};
+  write_face_crop_record(options.out, record);  // train_resnet carries it into the weights
   const fs::path csv_file = fs::path(options.out) / "faces.csv";
   std::ofstream(csv_file, std::ios::binary) << csv;
   EDAT_CHECK(fs::exists(csv_file), "crop_faces: cannot write '" << csv_file.string() << "'");

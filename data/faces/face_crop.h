@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/faces/face_aligner.h"
 #include "data/faces/face_detector.h"
 #include "data/image.h"
 #include "data/split.h"
@@ -19,13 +20,17 @@ namespace edat::data {
 // The square of side max(width, height) * (1 + 2 * margin) centred on the box, resized to size x size (bilinear,
 // antialiased). Parts of the square outside the image repeat the image's edge pixels.
 Image crop_face(const Image& image, const FaceBox& box, double margin, int size);
+// The margin of crop_faces and predict_age --detect-face (--margin): a crop shows the whole head.
+inline constexpr double kDefaultMargin = 0.4;
 
 struct CropFacesOptions {
   std::string out;        // output folder: the crops, faces.csv, and train/valid/test.csv
   std::string data_root;  // crops keep their source's path relative to this (else the file name)
   int size = 224;         // side of the crops in pixels
-  double margin = 0.4;    // added on each side of the face box, as a fraction of its side
-  int upsample = 0;       // detector upsampling (1 finds faces down to 40 px, 4x slower)
+  double margin = kDefaultMargin;  // added on each side of the face box, as a fraction of its side
+  std::string align_landmarks;     // non-empty: aligned chips (face_aligner.h) with this landmark model, not boxes
+  double chip_padding = kDefaultChipPadding;  // aligned chips: dlib's padding
+  int upsample = kDefaultUpsample;  // detector upsampling (face_detector.h)
   int workers = 1;        // threads, each with its own detector
   int jpeg_quality = 95;
   std::optional<SplitFractions> split;  // also write train.csv, valid.csv, test.csv

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "data/faces/dlib_image.h"
 #include "tensor/error.h"
 
 namespace edat::data {
@@ -17,7 +18,8 @@ struct FaceDetector::Impl {
 };
 
 FaceDetector::FaceDetector(int upsample) : impl_(std::make_unique<Impl>()), upsample_(upsample) {
-  EDAT_CHECK(upsample >= 0 && upsample <= 3, "FaceDetector: upsample must be 0..3, got " << upsample);
+  EDAT_CHECK(upsample >= 0 && upsample <= kMaxUpsample,
+             "FaceDetector: upsample must be 0.." << kMaxUpsample << ", got " << upsample);
   impl_->detector = dlib::get_frontal_face_detector();
 }
 
@@ -28,11 +30,7 @@ FaceDetector::~FaceDetector() = default;
 
 std::vector<FaceBox> FaceDetector::detect(const Image& image) const {
   if (image.empty()) return {};
-  dlib::array2d<dlib::rgb_pixel> pixels(image.height, image.width);
-  for (int y = 0; y < image.height; ++y) {
-    const std::uint8_t* row = image.row(y);
-    for (int x = 0; x < image.width; ++x) pixels[y][x] = dlib::rgb_pixel(row[3 * x], row[3 * x + 1], row[3 * x + 2]);
-  }
+  dlib::array2d<dlib::rgb_pixel> pixels = to_dlib(image);
   for (int i = 0; i < upsample_; ++i) dlib::pyramid_up(pixels);
 
   std::vector<dlib::rect_detection> detections;

@@ -18,10 +18,15 @@ struct FaceBox {
 // Intersection over union of two boxes (0 when either is empty).
 double iou(const FaceBox& a, const FaceBox& b);
 
+// How many times the image is doubled before detection, for crop_faces and predict_age alike (--upsample): once
+// finds faces down to 40 px (the smaller faces of group photos and datasets) at 4x the time of none (80 px).
+inline constexpr int kDefaultUpsample = 1;
+inline constexpr int kMaxUpsample = 3;
+
 class FaceDetector {
  public:
-  // upsample: how many times the image is doubled before detection (0 or 1 are the useful values).
-  explicit FaceDetector(int upsample = 0);
+  // upsample: 0 .. kMaxUpsample (0 or 1 are the useful values).
+  explicit FaceDetector(int upsample = kDefaultUpsample);
   FaceDetector(const FaceDetector& other);  // a copy shares nothing: one detector per thread
   ~FaceDetector();
   FaceDetector& operator=(const FaceDetector&) = delete;
