@@ -209,15 +209,15 @@ if [[ -n $shared && -f $shared/faces/dogs.jpg ]] && "$bin/predict_age" --help | 
   expect 0 "^box margin=0.4$" -- cat named_crops/face_crop.txt
   rm -rf boxed && cp -r faces boxed && echo "box margin=0.3" >boxed/face_crop.txt
   expect 0 "stopped by --max-steps" -- "$bin/train_resnet" "${tiny[@]}" --data-root boxed --max-steps 1 --out run_boxed
-  expect 0 '"edat.face_crop":"box margin=0.3"' -- grep -ao '"edat.face_crop":"[^"]*"' run_boxed/final.safetensors
-  "$bin/predict_age" --weights run_boxed/final.safetensors "$group" >boxed.txt 2>&1
+  expect 0 '"edat.face_crop":"box margin=0.3"' -- grep -ao '"edat.face_crop":"[^"]*"' run_boxed/last.safetensors
+  "$bin/predict_age" --weights run_boxed/last.safetensors "$group" >boxed.txt 2>&1
   grep -qE "face 1 of [0-9]+ at \[" boxed.txt && ! grep -q "no face check" boxed.txt ||
     fail "predict_age did not crop as the model's training images were: $(cat boxed.txt)"
   expect 0 "trained on 'box margin=0.3' crops, these are 'box margin=0.5'" -- "$bin/predict_age" \
-    --weights run_boxed/final.safetensors --detect-face --margin 0.5 "$group"
+    --weights run_boxed/last.safetensors --detect-face --margin 0.5 "$group"
   expect 0 "trained on 'box margin=0.3' crops, these are 'box margin=0.6'" -- "$bin/predict_age" \
-    --weights run_boxed/final.safetensors --margin 0.6 "$group"
-  ! "$bin/predict_age" --weights run_boxed/final.safetensors --detect-face --margin 0.3 "$group" 2>&1 |
+    --weights run_boxed/last.safetensors --margin 0.6 "$group"
+  ! "$bin/predict_age" --weights run_boxed/last.safetensors --detect-face --margin 0.3 "$group" 2>&1 |
     grep -q "trained on" || fail "the trained crop was warned about"
   # --align: dlib's aligned chips, with the landmark model of scripts/get_pretrained.sh when it is installed.
   landmarks=$configs/../pretrained/shape_predictor_5_face_landmarks.dat
