@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
         image = data::crop_face(image, faces.front(), margin, static_cast<int>(d.resize));
 #endif
       }
-      const Tensor input = normalize.to_tensor(transforms.apply(image, unused)).view({1, 3, d.img_size, d.img_size});
+      const Tensor input =
+          normalize.to_tensor(transforms.apply(image, unused)).untracked_view({1, 3, d.img_size, d.img_size});
       const double age = objective.predict(age_model.model->forward(input.to(device))).at(0);
       if (json_output) {
         results.push_back({{"image", path}, {"age", age}});
