@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "data/datasets.h"
+#include "data/loader.h"
 #include "tensor/error.h"
 #include "track/metrics.h"
 #include "train/evaluate.h"
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
   app.add_option("--workers", workers, "image loading threads")->capture_default_str()->check(CLI::Range(0, 256));
   app.add_option("--device", device_name, "cpu or cuda")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  data::keep_freed_memory_for_reuse();  // the loader's images reuse freed memory (data/loader.h)
 
   try {
     EDAT_CHECK(target == "apparent" || target == "real", "--target must be apparent or real, not " << target);
