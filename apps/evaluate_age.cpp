@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/datasets.h"
+#include "data/loader.h"
 #include "tensor/error.h"
 #include "track/metrics.h"
 #include "train/evaluate.h"
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"none", "flip"}));
   CLI11_PARSE(app, argc, argv);
+  data::keep_freed_memory_for_reuse();  // the loader's images reuse freed memory (data/loader.h)
 
   try {
     EDAT_CHECK(target == "apparent" || target == "real", "--target must be apparent or real, not " << target);

@@ -29,7 +29,7 @@ int run(const Args& args) {
 
   // Data: 256 points of y = sin(x), x evenly spaced in [-3, 3], as (N, 1) columns.
   const int n = 256;
-  Tensor x = arange(0, n, 1, on_device).view({n, 1}) * (6.0 / (n - 1)) - 3.0;
+  Tensor x = arange(0, n, 1, on_device).untracked_view({n, 1}) * (6.0 / (n - 1)) - 3.0;
   std::vector<double> xs = x.to_vector<double>(), ys;
   for (double v : xs) ys.push_back(std::sin(v));
   Tensor y = from_vector(ys, {n, 1}, on_device);

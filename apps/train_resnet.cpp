@@ -4,13 +4,14 @@
 //
 //   train_resnet --dataset appa-real --data-root appa-real-release --arch resnet34 --pretrained resnet34.safetensors
 //                --mode partial --trainable layer4,fc --loss l1 --epochs 20 --out runs/appa
-//   train_resnet --config configs/appa_real_partial.json --data-root appa-real-release --out runs/appa
+//   train_resnet --config configs/original_appa_real_partial.json --data-root appa-real-release --out runs/appa
 //   train_resnet --resume runs/appa [--epochs 30]        # continue a stopped (or finished) run
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 
+#include "data/loader.h"
 #include "models/backbone.h"
 #include "tensor/error.h"
 #include "train/config.h"
@@ -43,9 +44,12 @@ train::TrainConfig resolve(const CLI::App& app, const train::TrainConfig& flags,
       if (train::may_change_on_resume(s.name)) {
         train::copy_value(config, flags, s);
       } else if (!train::same_value(config, flags, s) && std::string(s.name) != "out") {
+        std::string changeable;  // the list comes from may_change_on_resume itself, so it cannot go stale
+        for (const train::Setting& other : train::settings())
+          if (train::may_change_on_resume(other.name))
+            changeable += (changeable.empty() ? "--" : ", --") + std::string(other.name);
         throw Error("--resume " + resume + ": --" + s.name + " " + train::value_text(flags, s) + " differs from " +
-                    saved + " (" + train::value_text(config, s) +
-                    "); a resumed run may change only --epochs, --max-steps and --workers");
+                    saved + " (" + train::value_text(config, s) + "); a resumed run may change only " + changeable);
       }
     }
     config.out = resume;
@@ -74,6 +78,7 @@ int main(int argc, char** argv) {
   app.add_option("--config", config_file, "JSON file of settings (keys: the flag names); flags override it");
   app.add_option("--resume", resume, "continue the run in this folder from its checkpoint, with its config.json");
   CLI11_PARSE(app, argc, argv);
+  data::keep_freed_memory_for_reuse();  // the loader's images reuse freed memory (data/loader.h)
 
   try {
     const train::TrainConfig config = resolve(app, flags, config_file, resume);

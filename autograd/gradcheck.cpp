@@ -17,10 +17,6 @@ std::string GradcheckResult::summary() const {
 }
 
 GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs, const GradcheckOptions& options) {
-  for (const Tensor& input : inputs) {
-    EDAT_CHECK(input.dtype() == DType::f64 && input.device().is_cpu(),
-               "gradcheck: inputs must be f64 CPU tensors for accurate differences, got " << input.desc());
-  }
   // Fresh leaves holding copies, so the caller's tensors are neither perturbed nor given gradients.
   std::vector<Tensor> leaves;
   for (const Tensor& input : inputs) {
@@ -28,15 +24,24 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
     if (input.requires_grad()) leaf.set_requires_grad(true);
     leaves.push_back(leaf);
   }
+  return gradcheck_in_place([&] { return fn(leaves); }, leaves, options);
+}
 
-  Tensor y = fn(leaves);
+GradcheckResult gradcheck_in_place(const std::function<Tensor()>& fn, const std::vector<Tensor>& leaves,
+                                   const GradcheckOptions& options) {
+  for (const Tensor& leaf : leaves) {
+    EDAT_CHECK(leaf.dtype() == DType::f64 && leaf.device().is_cpu(),
+               "gradcheck: inputs must be f64 CPU tensors for accurate differences, got " << leaf.desc());
+    leaf.zero_grad();
+  }
+  Tensor y = fn();
   Generator generator(options.seed);
   const Tensor w = uniform(y.shape(), -1.0, 1.0, generator, {.dtype = DType::f64});
   sum(y * w).backward();
 
   auto loss_at = [&]() {
     NoGradGuard no_grad;
-    return sum(fn(leaves) * w).item();
+    return sum(fn() * w).item();
   };
 
   GradcheckResult result;

@@ -34,4 +34,10 @@ using GradcheckFn = std::function<Tensor(const std::vector<Tensor>&)>;
 // `inputs` must be f64 CPU tensors; those with requires_grad are checked. They are not modified.
 GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs, const GradcheckOptions& options = {});
 
+// The same check for tensors that `fn` reads where they are, such as a module's parameters: `fn` computes y from the
+// current values of `leaves` (f64 CPU leaves; those with requires_grad are checked), which are perturbed in place and
+// restored; their .grad is overwritten. gradcheck() above is this on fresh copies of its inputs.
+GradcheckResult gradcheck_in_place(const std::function<Tensor()>& fn, const std::vector<Tensor>& leaves,
+                                   const GradcheckOptions& options = {});
+
 }  // namespace edat

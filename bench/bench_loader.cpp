@@ -135,6 +135,7 @@ int main(int argc, char** argv) {
   app.add_flag("--fast-upsampling", fast_upsampling, "JPEG chroma upsampling without smoothing (not PIL-identical)");
   app.add_flag("--breakdown", show_breakdown, "first time each stage alone on one thread");
   CLI11_PARSE(app, argc, argv);
+  keep_freed_memory_for_reuse();  // as train_resnet does (data/loader.h)
 
   try {
     const std::unique_ptr<Dataset> dataset = open(kind, root);

@@ -14,15 +14,12 @@
 
 namespace edat::data {
 
-namespace {
-
 // glibc hands every allocation above its mmap threshold (128 KiB at first) back to the kernel when it is freed, and
 // trims freed memory at the top of a heap: a decoded 200x200 face (120 KiB), each transform's output and the file
 // bytes then come back as fresh pages, each one page-faulted and zeroed by the kernel. That cost 3x the page faults and
 // about 4% of the loader's CPU time (bench_loader, perf stat). Keeping freed memory in the process for reuse is the
-// usual remedy (as jemalloc/tcmalloc do); memory stays at its peak instead of shrinking between batches. Done once,
-// for the process, when the first loader is made; MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ in the
-// environment still take precedence.
+// usual remedy (as jemalloc/tcmalloc do); memory stays at its peak instead of shrinking between batches. Done once;
+// MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ in the environment still take precedence.
 void keep_freed_memory_for_reuse() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -30,8 +27,6 @@ void keep_freed_memory_for_reuse() {
     if (std::getenv("MALLOC_TRIM_THRESHOLD_") == nullptr) mallopt(M_TRIM_THRESHOLD, 256 << 20);
   });
 }
-
-}  // namespace
 
 Loader::Loader(const Dataset& dataset, Compose transforms, LoaderOptions options)
     : dataset_(dataset), transforms_(std::move(transforms)), options_(std::move(options)) {
@@ -52,7 +47,6 @@ Loader::Loader(const Dataset& dataset, Compose transforms, LoaderOptions options
   }
   decode_options_.fast_upsampling = options_.fast_upsampling;
   decode_options_.max_pixels = options_.max_pixels;
-  keep_freed_memory_for_reuse();
   capacity_ = options_.prefetch > 0 ? options_.prefetch : 2 * std::max(options_.workers, 1);
   if (options_.cache_decoded) cache_.resize(dataset_.size());
   known_bad_ = std::make_unique<std::atomic<bool>[]>(dataset_.size());

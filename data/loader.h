@@ -80,6 +80,12 @@ struct LoaderStats {
   std::size_t distinct_bad_files = 0;
 };
 
+// Makes glibc's malloc keep freed memory for reuse (mmap and trim thresholds raised, unless MALLOC_MMAP_THRESHOLD_ /
+// MALLOC_TRIM_THRESHOLD_ are set): the loader's images then stop page-faulting fresh memory (4% of its CPU time).
+// A process-wide setting, so it is the application's choice, made once at the start of main() (train_resnet,
+// evaluate_age, bench_loader); constructing a Loader changes nothing of the process.
+void keep_freed_memory_for_reuse();
+
 class Loader {
  public:
   // `dataset` must outlive the loader.

@@ -44,7 +44,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   EDAT_CHECK(N * spatial > 1, "batch_norm: training needs more than one value per channel, got input " << x.desc());
   const Options options{.dtype = x.dtype(), .device = x.device()};
   // The kernels see (N, C, H W, 1) and always an affine map and running statistics: ones / zeros stand in.
-  const Tensor x4 = x.view({N, C, spatial, 1});
+  const Tensor x4 = x.untracked_view({N, C, spatial, 1});
   const Tensor w = weight.defined() ? weight.detach() : ones({C}, options);
   const Tensor b = bias.defined() ? bias.detach() : zeros({C}, options);
   Tensor mean_running = running_mean.defined() ? running_mean : zeros({C}, options);
@@ -54,16 +54,17 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   layer_kernels(x.device())
       .batch_norm_forward_train(x4, w, b, y, mean_running, var_running, save_mean, save_invstd, momentum, eps);
 
-  // With xhat = (x - mean) invstd over m = N H W values per channel (mean and invstd depend on x too):
-  //   dbias = sum dy,  dweight = sum dy xhat,  dx = weight invstd / m (m dy - dbias - xhat dweight).
-  return record(
-      "batch_norm", y.view(x.shape()), {x, weight, bias},
-      [x4, w, save_mean, save_invstd, eps](const Tensor& g, const std::vector<bool>& needs) {
-        Tensor gx = new_like(g, x4.shape()), gw = new_like(g, w.shape()), gb = new_like(g, w.shape());
-        layer_kernels(g.device())
-            .batch_norm_backward_train(g.view(x4.shape()), x4, w, save_mean, save_invstd, gx, gw, gb, eps);
-        return Grads{needs[0] ? gx.view(g.shape()) : Tensor(), needs[1] ? gw : Tensor(), needs[2] ? gb : Tensor()};
-      });
+  // The backward: mean and invstd depend on x too (layers/reference/batch_norm_reference.cpp states the formula,
+  // docs/learn/03-batch-norm.md derives it).
+  return record("batch_norm", y.untracked_view(x.shape()), {x, weight, bias},
+                [x4, w, save_mean, save_invstd, eps](const Tensor& g, const std::vector<bool>& needs) {
+                  Tensor gx = new_like(g, x4.shape()), gw = new_like(g, w.shape()), gb = new_like(g, w.shape());
+                  layer_kernels(g.device())
+                      .batch_norm_backward_train(g.untracked_view(x4.shape()), x4, w, save_mean, save_invstd, gx, gw,
+                                                 gb, eps);
+                  return Grads{needs[0] ? gx.untracked_view(g.shape()) : Tensor(), needs[1] ? gw : Tensor(),
+                               needs[2] ? gb : Tensor()};
+                });
 }
 
 }  // namespace edat::nn

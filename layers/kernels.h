@@ -36,8 +36,7 @@ class LayerKernels {
   virtual void batch_norm_forward_train(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y,
                                         Tensor& running_mean, Tensor& running_var, Tensor& save_mean,
                                         Tensor& save_invstd, double momentum, double eps) = 0;
-  // With xhat = (x - mean) invstd, m = N H W:
-  //   dbias = sum dy,  dweight = sum dy xhat,  dx = weight invstd / m (m dy - dbias - xhat dweight).
+  // dx, dweight, dbias: the batch-norm backward, stated and derived once in layers/reference/batch_norm_reference.cpp.
   // eps is the forward's: the CPU kernel reads invstd alone, but cuDNN asks for the same eps in both passes.
   virtual void batch_norm_backward_train(const Tensor& dy, const Tensor& x, const Tensor& weight,
                                          const Tensor& save_mean, const Tensor& save_invstd, Tensor& dx,

@@ -49,7 +49,7 @@ void Conv2d::absorb_affine(const Tensor& scale, const Tensor& shift) {
                                        << shift.desc());
   // In f64, rounded once to the parameters' dtype.
   const Tensor scale64 = scale.to(DType::f64), shift64 = shift.to(DType::f64);
-  w.copy_((w.to(DType::f64) * scale64.view({spec_.out, 1, 1, 1})).to(w.dtype()));
+  w.copy_((w.to(DType::f64) * scale64.untracked_view({spec_.out, 1, 1, 1})).to(w.dtype()));
   if (spec_.bias) {
     Tensor& b = parameter("bias");
     b.copy_((b.to(DType::f64) * scale64 + shift64).to(b.dtype()));

@@ -40,8 +40,9 @@ Tensor coral_levels(const Tensor& labels, std::int64_t num_classes) {
                                       << "] (labels are age - min_age)");
   }
   const Options options{.dtype = labels.dtype(), .device = labels.device()};
-  const Tensor thresholds = arange(0, static_cast<double>(num_classes - 1), 1, options).view({1, num_classes - 1});
-  return greater(labels.view({labels.size(0), 1}), thresholds);  // [label > k]
+  const Tensor thresholds =
+      arange(0, static_cast<double>(num_classes - 1), 1, options).untracked_view({1, num_classes - 1});
+  return greater(labels.untracked_view({labels.size(0), 1}), thresholds);  // [label > k]
 }
 
 Tensor coral_loss(const Tensor& logits, const Tensor& levels, const Tensor& importance) {

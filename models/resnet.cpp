@@ -30,7 +30,9 @@ BasicBlock::BasicBlock(std::int64_t in, std::int64_t planes, std::int64_t stride
   if (downsample) downsample_ = register_module("downsample", std::move(downsample));
 }
 
+// The relu child is called, as torchvision calls self.relu: the module tree shows what forward runs.
 Tensor BasicBlock::forward(const Tensor& x) {
+  nn::Module& relu = *relu_;
   Tensor out = relu((*bn1_)((*conv1_)(x)));
   out = (*bn2_)((*conv2_)(out));
   const Tensor identity = downsample_ ? (*downsample_)(x) : x;
@@ -51,6 +53,7 @@ Bottleneck::Bottleneck(std::int64_t in, std::int64_t planes, std::int64_t stride
 }
 
 Tensor Bottleneck::forward(const Tensor& x) {
+  nn::Module& relu = *relu_;
   Tensor out = relu((*bn1_)((*conv1_)(x)));
   out = relu((*bn2_)((*conv2_)(out)));
   out = (*bn3_)((*conv3_)(out));
@@ -105,7 +108,7 @@ std::string ResNet::arch() const {
 Tensor ResNet::features(const Tensor& x) {
   EDAT_CHECK(x.dim() == 4 && x.size(1) == 3,
              "ResNet: expects images (N, 3, H, W), got " << x.desc());
-  Tensor y = (*maxpool_)(relu((*bn1_)((*conv1_)(x))));
+  Tensor y = (*maxpool_)((*relu_)((*bn1_)((*conv1_)(x))));
   y = (*layer4_)((*layer3_)((*layer2_)((*layer1_)(y))));
   return flatten((*avgpool_)(y), 1);
 }

@@ -19,8 +19,8 @@ namespace edat::optim {
 struct TensorLists {
   std::vector<Tensor> params;       // updated in place
   std::vector<Tensor> grads;        // read only
-  std::vector<Tensor> state1;       // SGD: momentum buffers (empty without momentum); Adam: exp_avg
-  std::vector<Tensor> state2;       // Adam: exp_avg_sq; SGD: empty
+  std::vector<Tensor> m;            // first moments: SGD's momentum buffers (empty without momentum), Adam's exp_avg
+  std::vector<Tensor> v;            // second moments: Adam's exp_avg_sq; SGD: empty
   std::vector<std::int64_t> steps;  // per parameter, the number of this update (1 at its first)
 };
 

@@ -116,8 +116,8 @@ void Optimizer::step() {
     ++steps_[i];
     lists.params.push_back(p);
     lists.grads.push_back(p.grad());
-    if (slots.size() > 0) lists.state1.push_back(state[0]);
-    if (slots.size() > 1) lists.state2.push_back(state[1]);
+    if (slots.size() > 0) lists.m.push_back(state[0]);
+    if (slots.size() > 1) lists.v.push_back(state[1]);
     lists.steps.push_back(steps_[i]);
   }
   NoGradGuard no_grad;

@@ -1,7 +1,9 @@
 // The per-element update rules of SGD and Adam/AdamW, shared by the CPU kernels (optim/cpu/) and the fused CUDA
 // kernel (optim/cuda/), so that both devices evaluate the very same expressions. Each follows PyTorch 1.13's
 // torch.optim single-tensor code operation by operation (the scalars computed in double, then rounded to the element
-// type once, as PyTorch does when it hands a Python float to a tensor op).
+// type once, as PyTorch does when it hands a Python float to a tensor op). Being one short function per rule, this
+// file is also the optimizers' readable reference, as layers/reference/ is the layers' (docs/learn/05-training-step.md
+// checks Adam's rearranged update against the textbook one).
 #pragma once
 
 #include <cmath>

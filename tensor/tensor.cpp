@@ -87,7 +87,7 @@ void Tensor::copy_(const Tensor& src) const {
   backend(device().is_cpu() ? src.device() : device()).copy(src, dst);
 }
 
-Tensor Tensor::view(const Shape& new_shape) const {
+Tensor Tensor::untracked_view(const Shape& new_shape) const {
   check_defined("view");
   Shape resolved = new_shape;
   int inferred = -1;
@@ -152,7 +152,7 @@ double Tensor::at(std::initializer_list<std::int64_t> index) const {
     ++d;
   }
   // One element: copy it alone rather than the whole tensor.
-  Tensor element = view({numel()});
+  Tensor element = untracked_view({numel()});
   auto impl = std::make_shared<TensorImpl>(*element.impl());
   impl->offset_bytes += static_cast<std::size_t>(linear) * element_size(dtype());
   impl->shape = {1};

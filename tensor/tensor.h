@@ -60,9 +60,11 @@ class Tensor {
   Tensor clone() const;       // a new tensor with its own copy of the data, not attached to the graph
   // Overwrites this tensor's elements with src's (same shape and dtype, any device); not recorded by autograd.
   void copy_(const Tensor& src) const;
-  // A tensor sharing this one's storage with another shape of equal numel; not recorded by autograd
-  // (use edat::reshape for the differentiable one). One dim may be -1.
-  Tensor view(const Shape& shape) const;
+  // A tensor sharing this one's storage with another shape of equal numel, NOT recorded by autograd: the result has
+  // no grad_fn, so no gradient flows back through it (the name says so; PyTorch's view is differentiable). Use
+  // edat::reshape (autograd/ops.h) in anything that must be differentiated; this is for kernels, backward
+  // functions and data that needs no gradient. One dim may be -1.
+  Tensor untracked_view(const Shape& shape) const;
 
   // Element access for tests and printing (copies from the device when needed).
   double item() const;                                   // the only element of a 1-element tensor

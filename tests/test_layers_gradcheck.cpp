@@ -6,6 +6,7 @@
 #include "layers/cpu/cpu_layer_kernels.h"
 #include "layers/functional.h"
 #include "tensor/factory.h"
+#include "tests/conv_cases.h"
 #include "tests/test_util.h"
 
 using namespace edat;
@@ -53,12 +54,7 @@ class BudgetGuard {
 // rounding noise of the loss (about 1e-16 |L| / eps) far below the tolerance.
 const GradcheckOptions kLinearStep{.eps = 1e-3};
 
-struct ConvCase {
-  const char* name;
-  Shape x, w;
-  bool bias;
-  Conv2dOptions options;
-};
+using edat::testing::ConvCase;
 
 // Gradients with respect to x, weight and bias of one geometry, under three chunkings of the batch: the whole batch
 // in one GEMM (default budget), one sample per chunk (where 1x1 convolutions skip im2col), and two samples per chunk.
@@ -78,37 +74,13 @@ void check_conv(const ConvCase& c) {
 }  // namespace
 
 TEST(LayersGradcheck, Conv2dGeometries) {
-  const ConvCase cases[] = {
-      {"3x3 stride 1 padding 1", {2, 3, 5, 6}, {4, 3, 3, 3}, true, {.pad_h = 1, .pad_w = 1}},
-      {"3x2 stride 2 no bias", {2, 3, 7, 6}, {4, 3, 3, 2}, false, {.stride_h = 2, .stride_w = 2}},
-      {"stride 2x1, padding 2x1, dilation 2, groups 2",
-       {1, 4, 7, 8},
-       {6, 2, 3, 2},
-       true,
-       {.stride_h = 2, .stride_w = 1, .pad_h = 2, .pad_w = 1, .dilation_h = 2, .dilation_w = 2, .groups = 2}},
-      {"depthwise 3x3", {2, 3, 5, 5}, {3, 1, 3, 3}, true, {.pad_h = 1, .pad_w = 1, .groups = 3}},
-      {"depthwise multiplier 2, stride 2",
-       {2, 2, 6, 5},
-       {4, 1, 3, 3},
-       false,
-       {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .groups = 2}},
-      {"1x1", {3, 3, 4, 5}, {5, 3, 1, 1}, true, {}},
-      {"1x1 single sample", {1, 4, 3, 3}, {2, 4, 1, 1}, true, {}},
-      {"1x1 stride 2 (downsample)", {2, 3, 5, 4}, {4, 3, 1, 1}, false, {.stride_h = 2, .stride_w = 2}},
-      {"1x1 groups 2", {2, 4, 3, 2}, {6, 2, 1, 1}, true, {.groups = 2}},
-      {"2x3, padding 0x2, dilation 2x1, stride 1x2",
-       {3, 2, 6, 5},
-       {3, 2, 2, 3},
-       true,
-       {.stride_h = 1, .stride_w = 2, .pad_h = 0, .pad_w = 2, .dilation_h = 2, .dilation_w = 1}},
-      {"7x7 stride 2 padding 3 (ResNet stem)",
-       {1, 2, 9, 8},
-       {2, 2, 7, 7},
-       false,
-       {.stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3}},
-      {"kernel larger than the padded input's interior", {2, 1, 2, 3}, {2, 1, 3, 3}, true, {.pad_h = 2, .pad_w = 2}},
-  };
-  for (const ConvCase& c : cases) check_conv(c);
+  int checked = 0;
+  for (const ConvCase& c : edat::testing::conv_cases()) {
+    if (!edat::testing::small_enough_to_gradcheck(c)) continue;
+    check_conv(c);
+    ++checked;
+  }
+  EXPECT_GE(checked, 12);  // the list's small cases: strides, padding, dilation, groups, depthwise, 1x1, 7x7
 }
 
 TEST(LayersGradcheck, Conv2dOnlySomeInputsRequireGrad) {

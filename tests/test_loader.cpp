@@ -181,7 +181,7 @@ TEST(Loader, HeldBatchesAreNeverReused) {
   const auto held = whole_epoch(loader, 0);
   std::vector<std::vector<float>> before;
   for (const Batch& b : held) before.push_back(b.images.to_vector<float>());
-  const Tensor view = held[0].images.view({-1});
+  const Tensor view = held[0].images.untracked_view({-1});
   for (std::uint64_t epoch = 1; epoch < 4; ++epoch) {
     loader.start_epoch(epoch);
     while (auto b = loader.next()) {

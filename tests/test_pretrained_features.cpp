@@ -45,7 +45,7 @@ TEST(PretrainedMobileNetV2, FeaturesOnRealPhotosEqualTorchvisions) {
     const std::int64_t pixel_sum = std::accumulate(image.pixels.begin(), image.pixels.end(), std::int64_t{0});
     ASSERT_EQ(pixel_sum, find(fixture, std::string("pixel_sum/") + name).item()) << "PIL decoded other pixels";
     const data::Image crop = data::crop(image, (image.height - 224) / 2, (image.width - 224) / 2, 224, 224);
-    const Tensor x = normalize.to_tensor(crop).view({1, 3, 224, 224});
+    const Tensor x = normalize.to_tensor(crop).untracked_view({1, 3, 224, 224});
     EXPECT_TRUE(edat::testing::all_close(model->features(x), find(fixture, std::string("features/") + name), 1e-4, 1e-4));
   }
 }

@@ -178,6 +178,9 @@ TEST(AgeObjective, RegressionAndCoral) {
   EXPECT_EQ(back.coral_classes, 5);
   EXPECT_EQ(back.coral_min_age, 18);
   EXPECT_FALSE(train::ModelDescription::from_metadata({}, back, "m"));
+  // The loss name is parsed once, when the objective is made: an unknown one fails there, not at the first step.
+  EXPECT_TRUE(throws_with([] { (void)train::AgeObjective(train::ModelDescription{.loss = "huber"}); },
+                          {"unknown loss 'huber'", "smooth-l1"}));
 }
 
 TEST(AgeObjective, MetadataFromAFileIsValidatedFieldByField) {

@@ -105,9 +105,20 @@ bool ModelDescription::from_metadata(const std::map<std::string, std::string>& m
   return true;
 }
 
+LossKind parse_loss(const std::string& name) {
+  if (name == "l1") return LossKind::l1;
+  if (name == "mse") return LossKind::mse;
+  if (name == "smooth-l1") return LossKind::smooth_l1;
+  if (name == "coral") return LossKind::coral;
+  throw Error("unknown loss '" + name + "': expected l1, mse, smooth-l1 or coral");
+}
+
+AgeObjective::AgeObjective(ModelDescription description)
+    : description_(std::move(description)), kind_(parse_loss(description_.loss)) {}
+
 Tensor AgeObjective::loss(const Tensor& outputs, const Tensor& ages) const {
   const ModelDescription& d = description_;
-  if (d.loss == "coral") {
+  if (kind_ == LossKind::coral) {
     // Ages outside the trained range count as its ends: their binary tasks are all "no" or all "yes".
     std::vector<double> labels;
     for (float age : ages.to_vector<float>()) {
@@ -119,10 +130,9 @@ Tensor AgeObjective::loss(const Tensor& outputs, const Tensor& ages) const {
     return models::coral_loss(outputs, levels);
   }
   const Tensor prediction = reshape(outputs, {-1});
-  if (d.loss == "l1") return nn::l1_loss(prediction, ages);
-  if (d.loss == "mse") return nn::mse_loss(prediction, ages);
-  if (d.loss == "smooth-l1") return nn::smooth_l1_loss(prediction, ages);
-  throw Error("unknown loss '" + d.loss + "': expected l1, mse, smooth-l1 or coral");
+  if (kind_ == LossKind::mse) return nn::mse_loss(prediction, ages);
+  if (kind_ == LossKind::smooth_l1) return nn::smooth_l1_loss(prediction, ages);
+  return nn::l1_loss(prediction, ages);
 }
 
 std::pair<double, double> ModelDescription::age_range() const {
@@ -139,7 +149,7 @@ std::vector<double> AgeObjective::clamp(std::vector<double> ages) const {
 }
 
 std::vector<double> AgeObjective::raw_ages(const Tensor& outputs) const {
-  if (description_.loss == "coral") {
+  if (kind_ == LossKind::coral) {
     std::vector<double> ages = models::coral_predict(outputs).to_vector<double>();
     for (double& age : ages) age += static_cast<double>(description_.coral_min_age);
     return ages;

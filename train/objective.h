@@ -42,9 +42,16 @@ struct ModelDescription {
                             const std::string& source);
 };
 
+// The loss a run trains with, parsed from its name (--loss, edat.loss) once, when an AgeObjective is made, so that
+// the training step compares no strings.
+enum class LossKind { l1, mse, smooth_l1, coral };
+// "l1", "mse", "smooth-l1" or "coral"; anything else is an edat::Error listing them.
+LossKind parse_loss(const std::string& name);
+
 class AgeObjective {
  public:
-  explicit AgeObjective(ModelDescription description) : description_(std::move(description)) {}
+  // An unknown description.loss is an edat::Error here.
+  explicit AgeObjective(ModelDescription description);
   const ModelDescription& description() const { return description_; }
   // outputs (N, num_outputs) and ages (N) in years -> a scalar loss.
   Tensor loss(const Tensor& outputs, const Tensor& ages) const;
@@ -56,6 +63,7 @@ class AgeObjective {
 
  private:
   ModelDescription description_;
+  LossKind kind_;
 };
 
 // The network of a description: make_model with num_outputs() outputs, with a CORAL head for coral.

@@ -37,10 +37,9 @@ Tensor transpose(const Tensor& x) {
 // A view with another shape; the gradient is viewed back to the input's shape.
 Tensor reshape(const Tensor& x, const Shape& shape) {
   check_defined("reshape", x);
-  Tensor out = x.view(shape);
-  return record("reshape", out, {x}, [sx = x.shape()](const Tensor& g, const std::vector<bool>&) {
-    return Grads{g.view(sx)};
-  });
+  Tensor out = x.untracked_view(shape);
+  return record("reshape", out, {x},
+                [sx = x.shape()](const Tensor& g, const std::vector<bool>&) { return Grads{g.untracked_view(sx)}; });
 }
 
 // Merges dims start_dim..end_dim into one.

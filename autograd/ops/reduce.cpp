@@ -65,7 +65,7 @@ Tensor sum(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim)
   check_floating("sum", x);
   const std::vector<int> d = normalize_dims("sum", dims, x.shape().size());
   Tensor out = sum_kernel(x, d);
-  if (!keepdim) out = out.view(squeezed_shape(x.shape(), d));
+  if (!keepdim) out = out.untracked_view(squeezed_shape(x.shape(), d));
   return record("sum", out, {x},
                 [shape = x.shape(), kept = keepdim_shape(x.shape(), d)](const Tensor& g, const std::vector<bool>&) {
                   return Grads{expand(reshape(g, kept), shape)};
@@ -95,14 +95,14 @@ MaxResult max(const Tensor& x, std::int64_t dim, bool keepdim) {
   Tensor indices = empty(kept, {.dtype = DType::i64, .device = x.device()});
   backend(x.device()).max_dim(x, values, indices, layout);
   if (!keepdim) {
-    values = values.view(squeezed_shape(x.shape(), {d}));
-    indices = indices.view(values.shape());
+    values = values.untracked_view(squeezed_shape(x.shape(), {d}));
+    indices = indices.untracked_view(values.shape());
   }
   values = record("max", values, {x},
-                  [indices = indices.view(kept), shape = x.shape(), kept, layout](const Tensor& g,
-                                                                                 const std::vector<bool>&) {
+                  [indices = indices.untracked_view(kept), shape = x.shape(), kept, layout](const Tensor& g,
+                                                                                            const std::vector<bool>&) {
                     Tensor gx = zeros(shape, {.dtype = g.dtype(), .device = g.device()});
-                    backend(g.device()).max_dim_backward(g.view(kept), indices, gx, layout);
+                    backend(g.device()).max_dim_backward(g.untracked_view(kept), indices, gx, layout);
                     return Grads{gx};
                   });
   return {values, indices};

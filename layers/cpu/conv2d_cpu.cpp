@@ -1,5 +1,7 @@
-// CPU convolution: im2col + Eigen GEMM for the forward and the filter gradient, GEMM + col2im for the data gradient;
-// depthwise convolutions (one input channel per group) go to the direct kernels of depthwise_conv2d_cpu.h instead.
+// Same result as reference/conv2d_reference.cpp (the direct loops), made fast by lowering the convolution to
+// im2col + Eigen GEMM for the forward and the filter gradient, GEMM + col2im for the data gradient, in chunks of
+// samples sized for the cache and threads that each take their own samples (docs/learn/02-convolution.md).
+// Depthwise convolutions (one input channel per group) go to the direct kernels of depthwise_conv2d_cpu.h instead.
 //
 // Per group g (weights W_g: (Kg, Cg R S)) and a chunk of nb samples, the column matrix holds one row per (c, r, s)
 // and one column per (n, p, q), zero in the padding:
@@ -252,7 +254,6 @@ void gemm(Eigen::Map<RowMajor<T>> out, const Lhs& lhs, const Rhs& rhs, bool accu
   }
 }
 
-// y for samples [first, last).
 // The im2col matrix (C/G * R * S rows, nb * P * Q columns) of samples n0 .. n0 + nb - 1 for group grp: a 1x1
 // stride-1 convolution of one sample reads x itself, anything else is unfolded into the thread's scratch buffer.
 template <class T>
@@ -264,6 +265,7 @@ const T* columns_of(const T* x, const Geometry& g, std::int64_t n0, std::int64_t
   return buffer;
 }
 
+// y for samples [first, last).
 template <class T>
 void forward_samples(const T* x, const T* w, const T* bias, T* y, const Geometry& g, std::int64_t first,
                      std::int64_t last) {

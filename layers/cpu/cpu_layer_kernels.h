@@ -1,7 +1,8 @@
-// The CPU layer kernels: convolution as im2col/col2im + Eigen GEMM (conv2d_cpu.cpp), batch norm
-// (batch_norm_cpu.cpp), max and adaptive average pooling (pooling_cpu.cpp) and the dropout mask
-// (cpu_layer_kernels.cpp). Loops are parallelised with OpenMP over channels or planes; Eigen's GEMM is
-// OpenMP-parallel itself, so it is only ever called outside a parallel region.
+// The fast CPU layer kernels, each file giving the same result as its textbook counterpart in layers/reference/:
+// convolution as im2col/col2im + Eigen GEMM (conv2d_cpu.cpp), batch norm (batch_norm_cpu.cpp), max and adaptive
+// average pooling (pooling_cpu.cpp) and the dropout mask (cpu_layer_kernels.cpp). Loops are parallelised with OpenMP
+// over channels or planes. Convolution calls Eigen's GEMM inside its own parallel regions too (a thread per share of
+// samples, or a block of the output per thread), where Eigen runs single-threaded.
 #pragma once
 
 #include <cstddef>
@@ -36,7 +37,7 @@ class CpuLayerKernels final : public LayerKernels {
 LayerKernels& cpu_layer_kernels();
 
 // Convolution processes the batch in chunks of samples whose column matrix fits this many bytes (at least one
-// sample per chunk); 24 MiB by default. Tests shrink it to exercise every chunking path on small inputs.
+// sample per chunk); 16 MiB by default. Tests shrink it to exercise every chunking path on small inputs.
 void set_conv2d_column_budget(std::size_t bytes);
 std::size_t conv2d_column_budget();
 

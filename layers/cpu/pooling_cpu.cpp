@@ -1,5 +1,6 @@
-// CPU max pooling (with the argmax for the backward) and adaptive average pooling, parallel over (n, c) planes:
-// every window lies within one plane, so each thread owns the planes it writes.
+// Same result as reference/pooling_reference.cpp, made fast by running (n, c) planes in parallel (every window lies
+// within one plane, so each thread owns the planes it writes) and by clipping each window to the image once rather
+// than testing every tap: max pooling (with the argmax for the backward) and adaptive average pooling.
 #include <algorithm>
 #include <cmath>
 #include <limits>

@@ -64,7 +64,7 @@ void batch_norm_forward_train(const Tensor& x, const Tensor& weight, const Tenso
                    x, "cudnnBatchNormalizationForwardTraining", __LINE__);
 }
 
-// dbias = sum dy,  dweight = sum dy xhat,  dx = weight invstd / m (m dy - dbias - xhat dweight); all overwritten.
+// dx, dweight, dbias (all overwritten): the backward of layers/reference/batch_norm_reference.cpp, by cuDNN.
 void batch_norm_backward_train(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& save_mean,
                                const Tensor& save_invstd, Tensor& dx, Tensor& dweight, Tensor& dbias, double eps) {
   if (x.numel() == 0) return;

@@ -27,7 +27,7 @@ class CpuOptimKernels final : public OptimKernels {
       for (std::size_t k = 0; k < lists.params.size(); ++k) {
         T* p = ptr<T>(lists.params[k]);
         const T* g = ptr<T>(lists.grads[k]);
-        T* buf = s.has_momentum ? ptr<T>(lists.state1[k]) : nullptr;
+        T* buf = s.has_momentum ? ptr<T>(lists.m[k]) : nullptr;
         const bool first = lists.steps[k] == 1;
         const std::int64_t n = lists.params[k].numel();
 #pragma omp parallel for schedule(static) if (n > kParallelGrain)
@@ -44,8 +44,8 @@ class CpuOptimKernels final : public OptimKernels {
         const AdamScalars<T> s = adam_scalars<T>(hyper, lists.steps[k]);
         T* p = ptr<T>(lists.params[k]);
         const T* g = ptr<T>(lists.grads[k]);
-        T* m = ptr<T>(lists.state1[k]);
-        T* v = ptr<T>(lists.state2[k]);
+        T* m = ptr<T>(lists.m[k]);
+        T* v = ptr<T>(lists.v[k]);
         const std::int64_t n = lists.params[k].numel();
 #pragma omp parallel for schedule(static) if (n > kParallelGrain)
         for (std::int64_t i = 0; i < n; ++i) adam_update(p[i], g[i], m[i], v[i], s);

@@ -34,8 +34,8 @@ constexpr int kThreads = 256;
 // One tensor of a fused launch.
 struct Entry {
   void* param;   // the tensor updated (the gradient itself when clipping)
-  void* state1;  // momentum buffer / exp_avg, or null
-  void* state2;  // exp_avg_sq, or null
+  void* m;       // first moment: momentum buffer / exp_avg, or null
+  void* v;       // second moment: exp_avg_sq, or null
   std::int64_t numel;
   std::int64_t chunk_begin;  // its first chunk in the launch's numbering
   std::int64_t step_lag;     // step_base - this tensor's step number
@@ -107,8 +107,8 @@ std::int64_t make_entries(const std::vector<Tensor>& params, const TensorLists* 
     if (n == 0) continue;
     Entry e{params[k].raw_data(), nullptr, nullptr, n, chunks, 0};
     if (lists) {
-      if (!lists->state1.empty()) e.state1 = lists->state1[k].raw_data();
-      if (!lists->state2.empty()) e.state2 = lists->state2[k].raw_data();
+      if (!lists->m.empty()) e.m = lists->m[k].raw_data();
+      if (!lists->v.empty()) e.v = lists->v[k].raw_data();
       e.step_lag = step_base - lists->steps[k];
       grads.push_back(lists->grads[k].raw_data());
     }
@@ -163,7 +163,7 @@ __global__ void sgd_kernel(const Entry* entries, const void* const* grads, int c
     const Entry e = entries[k];
     T* p = static_cast<T*>(e.param);
     const T* g = static_cast<const T*>(grads[k]);
-    T* buf = static_cast<T*>(e.state1);
+    T* buf = static_cast<T*>(e.m);
     const bool first = step_base - e.step_lag == 1;
     std::int64_t begin, end;
     chunk_range(e, chunk, begin, end);
@@ -181,8 +181,8 @@ __global__ void adam_kernel(const Entry* entries, const void* const* grads, int 
     const AdamScalars<T> s = adam_scalars<T>(hyper, step_base - e.step_lag);  // bias corrections of this tensor
     T* p = static_cast<T*>(e.param);
     const T* g = static_cast<const T*>(grads[k]);
-    T* m = static_cast<T*>(e.state1);
-    T* v = static_cast<T*>(e.state2);
+    T* m = static_cast<T*>(e.m);
+    T* v = static_cast<T*>(e.v);
     std::int64_t begin, end;
     chunk_range(e, chunk, begin, end);
     for (std::int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) adam_update(p[i], g[i], m[i], v[i], s);

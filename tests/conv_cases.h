@@ -1,0 +1,100 @@
+// The convolution geometries every convolution test runs: the CPU value tests against the reference kernels
+// (test_layers.cpp, every case) and the f64 gradient checks (test_layers_gradcheck.cpp, the cases small enough for
+// central differences element by element). One list, so a geometry added here is checked both ways.
+#pragma once
+
+#include <vector>
+
+#include "layers/functional.h"
+#include "tensor/shape.h"
+
+namespace edat::testing {
+
+struct ConvCase {
+  const char* name;
+  Shape x, w;
+  bool bias;
+  nn::Conv2dOptions options;
+};
+
+// Few enough elements in x and the weight for a numerical gradient check (two forwards per element, three budgets).
+inline bool small_enough_to_gradcheck(const ConvCase& c) { return numel(c.x) + numel(c.w) <= 700; }
+
+inline const std::vector<ConvCase>& conv_cases() {
+  static const std::vector<ConvCase> cases = {
+      {"3x3 padding 1", {2, 3, 6, 7}, {4, 3, 3, 3}, true, {.pad_h = 1, .pad_w = 1}},
+      {"3x3 stride 1 padding 1, small", {2, 3, 5, 6}, {4, 3, 3, 3}, true, {.pad_h = 1, .pad_w = 1}},
+      {"3x2 stride 2 no bias", {2, 3, 7, 6}, {4, 3, 3, 2}, false, {.stride_h = 2, .stride_w = 2}},
+      {"3x2 stride 2x3 padding 2x1",
+       {3, 4, 9, 8},
+       {6, 4, 3, 2},
+       false,
+       {.stride_h = 2, .stride_w = 3, .pad_h = 2, .pad_w = 1}},
+      {"dilation 2, groups 3",
+       {2, 6, 8, 7},
+       {6, 2, 3, 3},
+       true,
+       {.pad_h = 2, .pad_w = 2, .dilation_h = 2, .dilation_w = 2, .groups = 3}},
+      {"stride 2x1, padding 2x1, dilation 2, groups 2",
+       {1, 4, 7, 8},
+       {6, 2, 3, 2},
+       true,
+       {.stride_h = 2, .stride_w = 1, .pad_h = 2, .pad_w = 1, .dilation_h = 2, .dilation_w = 2, .groups = 2}},
+      {"depthwise 3x3", {2, 3, 5, 5}, {3, 1, 3, 3}, true, {.pad_h = 1, .pad_w = 1, .groups = 3}},
+      {"depthwise stride 2",
+       {3, 4, 5, 5},
+       {4, 1, 3, 3},
+       true,
+       {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .groups = 4}},
+      {"depthwise multiplier 2, stride 2",
+       {2, 2, 6, 5},
+       {4, 1, 3, 3},
+       false,
+       {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .groups = 2}},
+      {"1x1", {3, 5, 4, 6}, {7, 5, 1, 1}, true, {}},
+      {"1x1 single sample", {1, 8, 5, 3}, {4, 8, 1, 1}, false, {}},
+      {"1x1 stride 2 (downsample)", {4, 6, 7, 7}, {8, 6, 1, 1}, false, {.stride_h = 2, .stride_w = 2}},
+      {"1x1 stride 2, small", {2, 3, 5, 4}, {4, 3, 1, 1}, false, {.stride_h = 2, .stride_w = 2}},
+      {"1x1 groups 2", {2, 4, 3, 2}, {6, 2, 1, 1}, true, {.groups = 2}},
+      {"2x3, padding 0x2, dilation 2x1, stride 1x2",
+       {3, 2, 6, 5},
+       {3, 2, 2, 3},
+       true,
+       {.stride_h = 1, .stride_w = 2, .pad_h = 0, .pad_w = 2, .dilation_h = 2, .dilation_w = 1}},
+      {"7x7 stride 2 padding 3 (ResNet stem)",
+       {2, 3, 11, 10},
+       {8, 3, 7, 7},
+       false,
+       {.stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3}},
+      {"7x7 stem, small", {1, 2, 9, 8}, {2, 2, 7, 7}, false, {.stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3}},
+      {"kernel larger than the padded input's interior", {2, 1, 2, 3}, {2, 1, 3, 3}, true, {.pad_h = 2, .pad_w = 2}},
+      {"ResNet's last stage at 112 px: 4x4", {5, 32, 4, 4}, {16, 32, 3, 3}, true, {.pad_h = 1, .pad_w = 1}},
+      // Large enough for several threads: one sample (each GEMM split between threads), three samples (each thread
+      // takes its own, unevenly).
+      {"one sample, threads split the GEMM", {1, 32, 20, 20}, {64, 32, 3, 3}, true, {.pad_h = 1, .pad_w = 1}},
+      {"three samples, a thread each", {3, 16, 24, 24}, {16, 16, 3, 3}, false, {.pad_h = 1, .pad_w = 1}},
+      // Depthwise (one input channel per group: the CPU's direct kernels, layers/cpu/depthwise_conv2d_cpu.h):
+      // MobileNetV2's 3x3 layers at stride 1 and 2, large enough for threads; a 5x3 kernel with dilation and
+      // asymmetric padding; a 1x1 depthwise with a padding wider than the kernel's reach.
+      {"depthwise, MobileNetV2 3x3", {4, 24, 28, 28}, {24, 1, 3, 3}, false, {.pad_h = 1, .pad_w = 1, .groups = 24}},
+      {"depthwise, MobileNetV2 3x3 stride 2",
+       {3, 32, 15, 15},
+       {32, 1, 3, 3},
+       true,
+       {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .groups = 32}},
+      {"depthwise multiplier 2, stride 2x1, padding 1x2",
+       {2, 3, 9, 8},
+       {6, 1, 3, 3},
+       true,
+       {.stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 2, .groups = 3}},
+      {"depthwise 5x3, dilation 2x1, stride 1x2",
+       {2, 4, 11, 9},
+       {4, 1, 5, 3},
+       false,
+       {.stride_h = 1, .stride_w = 2, .pad_h = 3, .pad_w = 1, .dilation_h = 2, .dilation_w = 1, .groups = 4}},
+      {"depthwise 1x1, padding 2", {2, 5, 4, 4}, {5, 1, 1, 1}, true, {.pad_h = 2, .pad_w = 2, .groups = 5}},
+  };
+  return cases;
+}
+
+}  // namespace edat::testing
