@@ -133,16 +133,16 @@ struct Trainer::Tracking {
 
 Trainer::Trainer(TrainConfig config, bool resume) : config_(std::move(config)) {
   validate(config_);
-  if (config_.out.empty()) config_.out = default_out(config_);
-  device_ = Device::parse(config_.device);
-  if (config_.deterministic) set_deterministic(true);  // before any CUDA work: cuDNN's choices are cached per mode
-  EDAT_CHECK(!device_.is_cuda() || cuda::is_available(),
-             "--device cuda: no CUDA device is available (" << cuda::unavailable_reason() << "); use --device cpu");
   // Checked before the run folder exists, so that a mistyped path leaves nothing behind.
   EDAT_CHECK(resume || config_.pretrained.empty() || fs::exists(config_.pretrained),
              "--pretrained " << config_.pretrained << ": no such file (a relative path starts from the current folder, "
                              << fs::current_path().string() << "); make it from torchvision's weights with "
                              << "convert_weights, e.g. convert_weights resnet34-b627a593.pth " << config_.pretrained);
+  if (config_.out.empty()) config_.out = default_out(config_);
+  device_ = Device::parse(config_.device);
+  if (config_.deterministic) set_deterministic(true);  // before any CUDA work: cuDNN's choices are cached per mode
+  EDAT_CHECK(!device_.is_cuda() || cuda::is_available(),
+             "--device cuda: no CUDA device is available (" << cuda::unavailable_reason() << "); use --device cpu");
   open_run_folder(resume);
   splits_ = open_splits(config_);
   log("data: %s\n", splits_.description.c_str());
