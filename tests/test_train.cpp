@@ -17,6 +17,7 @@
 #include "layers/init_mode.h"
 #include "tensor/factory.h"
 #include "tensor/determinism.h"
+#include "tests/tensorboard_reader.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
@@ -319,8 +320,25 @@ TEST(Trainer, WritesTheRunFolder) {
   std::ifstream metrics(fs::path(c.out) / "metrics.csv");
   std::string line;
   int lines = 0;
-  while (std::getline(metrics, line)) ++lines;
+  std::vector<std::int64_t> csv_steps;  // metrics.csv's step column
+  while (std::getline(metrics, line)) {
+    if (++lines > 1) csv_steps.push_back(std::stoll(line.substr(line.find(',') + 1)));
+  }
   EXPECT_EQ(lines, 3);  // header + 2 epochs
+  // TensorBoard's scalars sit at the same global steps as metrics.csv's rows.
+  std::vector<std::int64_t> event_steps;
+  for (const auto& entry : fs::directory_iterator(c.out)) {
+    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) != 0) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::vector<std::string> records = edat::testing::read_records(bytes);
+    for (std::size_t i = 1; i < records.size(); ++i) {  // record 0 is the file_version event
+      const edat::testing::Scalar scalar = edat::testing::decode_scalar(records[i]);
+      if (scalar.tag == "loss/train") event_steps.push_back(scalar.step);
+    }
+  }
+  EXPECT_EQ(event_steps, csv_steps);
+  EXPECT_EQ(csv_steps.size(), 2u);
   ASSERT_TRUE(result.test.has_value());
   EXPECT_EQ(result.test->truth.size(), 12u);
   EXPECT_EQ(result.progress.step, 10);  // 2 epochs of ceil(36 / 8) = 5 batches
