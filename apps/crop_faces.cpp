@@ -15,6 +15,7 @@
 #include <optional>
 #include <regex>
 
+#include "apps/project_files.h"
 #include "data/datasets.h"
 #include "data/faces/face_crop.h"
 #include "tensor/error.h"
@@ -93,7 +94,7 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 4.0));
   bool align = false;
-  std::string landmarks = kDefaultLandmarks;
+  std::string landmarks = edat::apps::project_file(kDefaultLandmarks);
   app.add_flag("--align", align,
                "Aligned chips (eyes level, fixed scale: dlib's get_face_chip_details / extract_image_chip with its "
                "5-point landmarks) instead of box crops; --margin is then unused");

@@ -1,4 +1,5 @@
-// predict_age: the age of every face in each image, from weights train_resnet wrote. The preprocessing is the
+// predict_age: the age of every face in each image, with the model edat ships (trained-models/, docs/model_card.md)
+// or weights train_resnet wrote (--weights). The preprocessing is the
 // evaluation transform of training (resize, centre crop, normalise); with --detect-face every face dlib's detector
 // finds is cropped as crop_faces crops training data, and each gets an age. Without it the whole image is taken to be
 // one face crop (and a warning says that no face check was made). By default photos are cropped as the model's
@@ -11,15 +12,18 @@
 //    {"image": "crop.jpg", "faces": [{"box": null, "score": null, "age": 27.9}]},
 //    {"image": "bad.jpg", "error": "..."}]
 //
-//   predict_age --weights runs/appa/best.safetensors photo.jpg [more.jpg ...] [--json] [--detect-face]
+//   predict_age photo.jpg [more.jpg ...] [--json]                # the shipped model: every face found, aligned
+//   predict_age --weights runs/appa/best.safetensors photo.jpg [--detect-face]
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "apps/face_ages.h"
+#include "apps/project_files.h"
 #include "autograd/grad_mode.h"
 #include "tensor/error.h"
 #include "train/objective.h"
@@ -76,15 +80,18 @@ nlohmann::ordered_json to_json(const apps::ImageAges& result) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Predicts the age of the faces in each image with a network trained by train_resnet."};
-  std::string weights_path, arch, device_name = "cpu";
+  CLI::App app{"Predicts the age of the faces in each image with the model edat ships (docs/model_card.md) or a\n"
+               "network trained by train_resnet (--weights)."};
+  std::string weights_path = apps::project_file(apps::kShippedModel), arch, device_name = "cpu";
   std::int64_t img_size = 0;
   std::vector<std::string> images;
   bool json_output = false;
   apps::FaceAgeOptions options;
+  options.landmarks = apps::project_file(data::kDefaultLandmarks);
   std::string tta = "none";
-  app.add_option("--weights", weights_path, "weights written by train_resnet (best.safetensors, final.safetensors)")
-      ->required();
+  app.add_option("--weights", weights_path,
+                 "weights written by train_resnet (best.safetensors, final.safetensors); default: the shipped model")
+      ->capture_default_str();
   app.add_option("--arch", arch, "architecture (default: the one recorded in the weights file)");
   app.add_option("--img-size", img_size, "input size (default: the one recorded in the weights file; another warns)");
   app.add_option("--device", device_name, "cpu or cuda")->capture_default_str();
@@ -122,6 +129,9 @@ int main(int argc, char** argv) {
   std::string setup_error;
   std::unique_ptr<apps::FaceAgeEstimator> estimator;
   try {
+    EDAT_CHECK(app.count("--weights") || std::filesystem::exists(weights_path),
+               "the shipped model " << weights_path << " is missing (it comes with edat's source tree; "
+               "scripts/train_release_model.sh makes it again): give --weights");
     train::AgeModel age_model = train::load_age_model(weights_path, arch, img_size);
     for (const std::string& warning : age_model.warnings)
       std::fprintf(stderr, "predict_age: warning: %s\n", warning.c_str());

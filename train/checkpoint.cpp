@@ -12,8 +12,9 @@
 namespace edat::train {
 
 // EpochMetrics <-> JSON object with the field names as keys (nlohmann's to_json/from_json for the type).
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EpochMetrics, epoch, step, train_loss, valid_loss, valid_mae, valid_rmse, lr,
-                                   images_per_second, seconds)
+// Checkpoints written before ema_valid_mae existed read it as its default.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EpochMetrics, epoch, step, train_loss, valid_loss, valid_mae,
+                                                valid_rmse, lr, images_per_second, seconds, ema_valid_mae)
 
 namespace {
 
@@ -95,9 +96,11 @@ void load_generators(models::Backbone& model, const json& generators, const std:
 
 void save_checkpoint(const std::string& path, models::Backbone& model, const optim::Optimizer& optimizer,
                      const optim::LRScheduler& scheduler, const TrainProgress& progress,
-                     const ModelDescription& description) {
+                     const ModelDescription& description, const WeightAverage* average) {
   nn::NamedTensors tensors;
   for (auto& [name, tensor] : model.state_dict()) tensors.emplace_back("model/" + name, tensor);
+  if (average)
+    for (auto& [name, tensor] : average->state()) tensors.emplace_back("ema/" + name, tensor);
   const optim::OptimizerState state = optimizer.state();
   for (auto& [name, tensor] : state.tensors) tensors.emplace_back("optimizer/" + name, tensor);
   auto metadata = description.metadata();
@@ -109,27 +112,32 @@ void save_checkpoint(const std::string& path, models::Backbone& model, const opt
 }
 
 TrainProgress load_checkpoint(const std::string& path, models::Backbone& model, optim::Optimizer& optimizer,
-                              optim::LRScheduler& scheduler) {
+                              optim::LRScheduler& scheduler, WeightAverage* average) {
   const weights::SafetensorsContents contents = weights::read_safetensors_with_metadata(path);
   for (const char* key : {"edat.optimizer", "edat.scheduler", "edat.progress", "edat.generators"}) {
     EDAT_CHECK(contents.metadata.contains(key), path << ": not an edat checkpoint (no " << key << " metadata)");
   }
   verify_checksum(contents, path);
-  nn::NamedTensors model_state;
+  nn::NamedTensors model_state, average_state;
   optim::OptimizerState optimizer_state;
   for (const auto& [name, tensor] : contents.tensors) {
     if (name.rfind("model/", 0) == 0) {
       model_state.emplace_back(name.substr(6), tensor);
     } else if (name.rfind("optimizer/", 0) == 0) {
       optimizer_state.tensors.emplace_back(name.substr(10), tensor);
+    } else if (name.rfind("ema/", 0) == 0) {
+      average_state.emplace_back(name.substr(4), tensor);
     } else {
       throw Error(path + ": unexpected tensor '" + name + "' in a checkpoint");
     }
   }
   optimizer_state.json = contents.metadata.at("edat.optimizer");
+  EDAT_CHECK(average || average_state.empty(), path << ": the checkpoint holds a weight average (--ema) but the run has none");
+  EDAT_CHECK(!average || !average_state.empty(), path << ": the run has --ema but the checkpoint holds no weight average");
   try {
     model.load_state_dict(model_state);
     optimizer.load_state(optimizer_state);
+    if (average) average->load(average_state, "ema/");
     scheduler.load_state_json(contents.metadata.at("edat.scheduler"));
     load_generators(model, json::parse(contents.metadata.at("edat.generators")), path);
     return progress_from(json::parse(contents.metadata.at("edat.progress")));

@@ -3,6 +3,7 @@
 //
 //   tensors   model/<state-dict name>       parameters and buffers (batch-norm statistics)
 //             optimizer/<slot>/<parameter>  momentum buffers, Adam moments
+//             ema/<state-dict name>         the weight average (--ema, train/weight_average.h)
 //   metadata  edat.optimizer, edat.scheduler  their JSON states (optim/optimizer.h, optim/schedules.h)
 //             edat.progress                   TrainProgress below, as JSON
 //             edat.arch, edat.loss, ...       the model description (train/objective.h)
@@ -16,6 +17,7 @@
 #include "optim/optimizer.h"
 #include "optim/schedules.h"
 #include "train/objective.h"
+#include "train/weight_average.h"
 #include "weights/safetensors.h"
 
 namespace edat::train {
@@ -26,6 +28,7 @@ struct EpochMetrics {
   std::int64_t step = 0;   // optimizer steps in all at the epoch's end
   double train_loss = 0, valid_loss = 0, valid_mae = 0, valid_rmse = 0, lr = 0;
   double images_per_second = 0, seconds = 0;
+  double ema_valid_mae = -1;  // --ema: the weight average's valid MAE; -1: no average
 };
 
 // Where a run is: the loader position, the running training loss of the epoch in progress, the best model so far,
@@ -43,11 +46,12 @@ struct TrainProgress {
 
 void save_checkpoint(const std::string& path, models::Backbone& model, const optim::Optimizer& optimizer,
                      const optim::LRScheduler& scheduler, const TrainProgress& progress,
-                     const ModelDescription& description);
-// Restores what save_checkpoint wrote into a model, optimizer and scheduler built with the same configuration;
-// edat::Error naming the file when it is not a checkpoint or belongs to another model.
+                     const ModelDescription& description, const WeightAverage* average = nullptr);
+// Restores what save_checkpoint wrote into a model, optimizer, scheduler (and weight average, given one exactly when
+// the run has --ema) built with the same configuration; edat::Error naming the file when it is not a checkpoint or
+// belongs to another model.
 TrainProgress load_checkpoint(const std::string& path, models::Backbone& model, optim::Optimizer& optimizer,
-                              optim::LRScheduler& scheduler);
+                              optim::LRScheduler& scheduler, WeightAverage* average = nullptr);
 
 // The weights alone (best.safetensors, final.safetensors): the state dict with the description as metadata.
 void save_weights(const std::string& path, models::Backbone& model, const ModelDescription& description);

@@ -60,6 +60,9 @@ const std::vector<Setting>& settings() {
       {"lr-gamma", &C::lr_gamma, "learning-rate decay factor"},
       {"warmup-epochs", &C::warmup_epochs, "cosine: linear warm-up from a third of --lr over this many epochs"},
       {"clip-grad-norm", &C::clip_grad_norm, "clip the gradients' global L2 norm to this before each step (0: never)"},
+      {"ema", &C::ema,
+       "keep an exponential moving average of the weights with this decay (e.g. 0.999; 0: none), validate it each "
+       "epoch beside the weights, and save it as best.safetensors when it is better"},
       {"epochs", &C::epochs, "epochs to train"},
       {"batch-size", &C::batch_size, "images per optimizer step"},
       {"max-steps", &C::max_steps, "stop after this many optimizer steps in all (0: no limit)"},
@@ -255,6 +258,7 @@ void validate(const TrainConfig& c) {
   EDAT_CHECK(c.warmup_epochs >= 0 && c.warmup_epochs < c.epochs,
              "--warmup-epochs " << c.warmup_epochs << " must be at least 0 and below --epochs " << c.epochs);
   in_range("clip-grad-norm", c.clip_grad_norm, 0, 1e12);
+  EDAT_CHECK(c.ema == 0 || (c.ema > 0 && c.ema < 1), "--ema: the decay must be 0 (none) or in (0, 1), got " << c.ema);
   in_range("epochs", static_cast<double>(c.epochs), 1, 1e6);
   in_range("batch-size", static_cast<double>(c.batch_size), 1, 1e6);
   in_range("max-steps", static_cast<double>(c.max_steps), 0, 1e12);

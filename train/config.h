@@ -54,6 +54,7 @@ struct TrainConfig {
   double lr_gamma = 0.1;              // step, multistep: the decay factor
   std::int64_t warmup_epochs = 0;     // cosine: linear warm-up from lr / 3 over this many epochs
   double clip_grad_norm = 0;          // clip the gradients' global L2 norm to this before each step; 0: never
+  double ema = 0;                     // decay of an exponential moving average of the weights; 0: none
   std::int64_t epochs = 20;
   std::int64_t batch_size = 32;
   std::int64_t max_steps = 0;  // stop after this many optimizer steps in all; 0: no limit

@@ -106,17 +106,19 @@ struct Trainer::Tracking {
     events.add_scalar("loss/valid", m.valid_loss, step);
     events.add_scalar("valid/mae", m.valid_mae, step);
     events.add_scalar("valid/rmse", m.valid_rmse, step);
+    if (m.ema_valid_mae >= 0) events.add_scalar("valid/mae_ema", m.ema_valid_mae, step);
     events.add_scalar("lr", m.lr, step);
     events.add_scalar("speed/images_per_second", m.images_per_second, step);
     events.flush();
   }
   static constexpr const char* header =
-      "epoch,step,train_loss,valid_loss,valid_mae,valid_rmse,lr,images_per_second,seconds\n";
-  static std::string row(const EpochMetrics& m) {
-    char line[256];
-    std::snprintf(line, sizeof line, "%lld,%lld,%.6f,%.6f,%.4f,%.4f,%.6g,%.1f,%.2f\n", static_cast<long long>(m.epoch),
-                  static_cast<long long>(m.step), m.train_loss, m.valid_loss, m.valid_mae, m.valid_rmse, m.lr,
-                  m.images_per_second, m.seconds);
+      "epoch,step,train_loss,valid_loss,valid_mae,valid_rmse,lr,images_per_second,seconds,ema_valid_mae\n";
+  static std::string row(const EpochMetrics& m) {  // ema_valid_mae empty without --ema
+    char line[256], ema[32] = "";
+    if (m.ema_valid_mae >= 0) std::snprintf(ema, sizeof ema, "%.4f", m.ema_valid_mae);
+    std::snprintf(line, sizeof line, "%lld,%lld,%.6f,%.6f,%.4f,%.4f,%.6g,%.1f,%.2f,%s\n",
+                  static_cast<long long>(m.epoch), static_cast<long long>(m.step), m.train_loss, m.valid_loss,
+                  m.valid_mae, m.valid_rmse, m.lr, m.images_per_second, m.seconds, ema);
     return line;
   }
   void restart(const std::vector<EpochMetrics>& history) {
@@ -152,7 +154,7 @@ Trainer::Trainer(TrainConfig config, bool resume) : config_(std::move(config)) {
   make_optimizer_and_loader();
   tracking_ = std::make_unique<Tracking>(config_.out);
   if (resume) {
-    progress_ = load_checkpoint(path("checkpoint.safetensors"), *model_, *optimizer_, *scheduler_);
+    progress_ = load_checkpoint(path("checkpoint.safetensors"), *model_, *optimizer_, *scheduler_, average_.get());
     log("resumed from %s: epoch %lld, batch %lld, step %lld\n", path("checkpoint.safetensors").c_str(),
         static_cast<long long>(progress_.epoch + 1), static_cast<long long>(progress_.batch),
         static_cast<long long>(progress_.step));
@@ -274,6 +276,7 @@ void Trainer::make_optimizer_and_loader() {
   options.cache_decoded = config_.cache_images;
   options.max_pixels = config_.max_image_pixels;
   train_loader_ = std::make_unique<data::Loader>(*splits_.train, train_transforms(config_), options);
+  if (config_.ema > 0) average_ = std::make_unique<WeightAverage>(*model_, config_.ema);
 }
 
 Trainer::~Trainer() {
@@ -299,7 +302,7 @@ void Trainer::log(const char* format, ...) {
 
 void Trainer::save_checkpoint_now() {
   save_checkpoint(path("checkpoint.safetensors"), *model_, *optimizer_, *scheduler_, progress_,
-                  objective_->description());
+                  objective_->description(), average_.get());
 }
 
 RunResult Trainer::run() {
@@ -340,6 +343,7 @@ void Trainer::train_epoch(std::int64_t epoch, RunStatus& status) {
       loss.backward();
       if (config_.clip_grad_norm > 0) optim::clip_grad_norm(model_->trainable_parameters(), config_.clip_grad_norm);
       optimizer_->step();
+      if (average_) average_->update(*model_);
       progress_.loss_sum += value * static_cast<double>(batch->size());
       progress_.loss_count += static_cast<std::int64_t>(batch->size());
       ++progress_.step;
@@ -387,10 +391,14 @@ std::string Trainer::non_finite_loss_message(double loss, std::int64_t epoch, st
 
 void Trainer::end_epoch(std::int64_t epoch, double images_per_second, double seconds) {
   const EpochMetrics m = validate_epoch(epoch, images_per_second, seconds);
-  if (m.valid_mae < progress_.best_valid_mae) {
-    progress_.best_valid_mae = m.valid_mae;
+  const bool average_better = m.ema_valid_mae >= 0 && m.ema_valid_mae < m.valid_mae;
+  const double mae = average_better ? m.ema_valid_mae : m.valid_mae;
+  if (mae < progress_.best_valid_mae) {
+    progress_.best_valid_mae = mae;
     progress_.best_epoch = m.epoch;
+    if (average_better) average_->swap_with(*model_);
     save_weights(path("best.safetensors"), *model_, objective_->description());
+    if (average_better) average_->swap_with(*model_);
   }
   progress_.history.push_back(m);
   tracking_->append(m);
@@ -407,6 +415,11 @@ EpochMetrics Trainer::validate_epoch(std::int64_t epoch, double images_per_secon
   data::LoaderOptions options = train_loader_->options();
   const Predictions valid = predict_dataset(*model_, *objective_, *splits_.valid, options);
   EpochMetrics m;
+  if (average_) {
+    average_->swap_with(*model_);
+    m.ema_valid_mae = predict_dataset(*model_, *objective_, *splits_.valid, options).metrics().mae;
+    average_->swap_with(*model_);
+  }
   m.epoch = epoch + 1;
   m.step = progress_.step;
   m.train_loss = progress_.loss_count ? progress_.loss_sum / static_cast<double>(progress_.loss_count) : NAN;
@@ -417,12 +430,14 @@ EpochMetrics Trainer::validate_epoch(std::int64_t epoch, double images_per_secon
   m.lr = optimizer_->lr();
   m.images_per_second = images_per_second;
   m.seconds = seconds;
-  const bool best = m.valid_mae < progress_.best_valid_mae;
+  const bool best = std::min(m.valid_mae, m.ema_valid_mae >= 0 ? m.ema_valid_mae : m.valid_mae) < progress_.best_valid_mae;
+  char average[64] = "";
+  if (m.ema_valid_mae >= 0) std::snprintf(average, sizeof average, ", averaged weights' valid MAE %.3f", m.ema_valid_mae);
   const bool partial = progress_.batch < static_cast<std::int64_t>(train_loader_->batches_per_epoch());
-  log("epoch %lld/%lld%s: train loss %.4f, valid loss %.4f, valid MAE %.3f, RMSE %.3f, lr %.3g, %.0f img/s, %.1f s%s\n",
+  log("epoch %lld/%lld%s: train loss %.4f, valid loss %.4f, valid MAE %.3f, RMSE %.3f%s, lr %.3g, %.0f img/s, %.1f s%s\n",
       static_cast<long long>(m.epoch), static_cast<long long>(config_.epochs),
       partial ? (" (" + std::to_string(progress_.batch) + " batches)").c_str() : "", m.train_loss, m.valid_loss,
-      m.valid_mae, m.valid_rmse, m.lr, m.images_per_second, m.seconds, best ? " (best)" : "");
+      m.valid_mae, m.valid_rmse, average, m.lr, m.images_per_second, m.seconds, best ? " (best)" : "");
   return m;
 }
 

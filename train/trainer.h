@@ -1,6 +1,7 @@
 // Trainer: one training run, as train_resnet runs it. Reading one step top to bottom:
 //
 //   loader.next() -> model.forward(images) -> objective.loss(outputs, ages) -> loss.backward() -> optimizer.step()
+//   (-> the weight average's update, with --ema)
 //
 // and around the steps: per epoch, validation (MAE, RMSE), the learning-rate schedule, metrics.csv, TensorBoard
 // scalars, best.safetensors when the validation MAE improves, and a checkpoint; at the end final.safetensors, the
@@ -83,6 +84,7 @@ class Trainer {
   std::shared_ptr<models::Backbone> model_;
   std::unique_ptr<optim::Optimizer> optimizer_;
   std::unique_ptr<optim::LRScheduler> scheduler_;
+  std::unique_ptr<WeightAverage> average_;  // --ema
   std::unique_ptr<data::Loader> train_loader_;
   TrainProgress progress_;
   double median_age_ = 0;

@@ -1,5 +1,7 @@
 // FaceDetector over dlib: copies the RGB image into a dlib image, optionally doubles it (pyramid_up, as Python's
-// detector(img, 1) does), runs the HOG detector and maps the boxes back.
+// detector(img, 1) does), runs the HOG detector and maps the boxes back. When that finds nothing, it looks once more
+// with the image's edges extended (a face that fills its image, as in a tight face crop, leaves the HOG window no
+// room around it and is missed otherwise).
 #include "data/faces/face_detector.h"
 
 #include <dlib/image_processing/frontal_face_detector.h>
@@ -28,8 +30,35 @@ FaceDetector::FaceDetector(const FaceDetector& other)
 
 FaceDetector::~FaceDetector() = default;
 
+namespace {
+
+// `image` with `border` pixels added on every side, each a copy of the nearest edge pixel.
+Image extend_edges(const Image& image, int border) {
+  Image out(image.width + 2 * border, image.height + 2 * border);
+  for (int y = 0; y < out.height; ++y) {
+    const std::uint8_t* source = image.row(std::clamp(y - border, 0, image.height - 1));
+    std::uint8_t* target = out.row(y);
+    for (int x = 0; x < out.width; ++x) {
+      const int sx = std::clamp(x - border, 0, image.width - 1);
+      for (int c = 0; c < 3; ++c) target[x * 3 + c] = source[sx * 3 + c];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<FaceBox> FaceDetector::detect(const Image& image) const {
   if (image.empty()) return {};
+  std::vector<FaceBox> faces = detect_in(image, 0);
+  if (faces.empty()) {
+    const int border = static_cast<int>(std::lround(kEdgeExtension * std::max(image.width, image.height)));
+    faces = detect_in(extend_edges(image, border), border);
+  }
+  return faces;
+}
+
+std::vector<FaceBox> FaceDetector::detect_in(const Image& image, int offset) const {
   dlib::array2d<dlib::rgb_pixel> pixels = to_dlib(image);
   for (int i = 0; i < upsample_; ++i) dlib::pyramid_up(pixels);
 
@@ -40,8 +69,8 @@ std::vector<FaceBox> FaceDetector::detect(const Image& image) const {
   for (const dlib::rect_detection& d : detections) {
     const dlib::rectangle& r = d.rect;
     FaceBox box;
-    box.left = static_cast<int>(std::lround(r.left() * scale));
-    box.top = static_cast<int>(std::lround(r.top() * scale));
+    box.left = static_cast<int>(std::lround(r.left() * scale)) - offset;
+    box.top = static_cast<int>(std::lround(r.top() * scale)) - offset;
     box.width = static_cast<int>(std::lround(r.width() * scale));
     box.height = static_cast<int>(std::lround(r.height() * scale));
     box.score = d.detection_confidence;

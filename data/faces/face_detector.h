@@ -32,10 +32,15 @@ class FaceDetector {
   FaceDetector& operator=(const FaceDetector&) = delete;
 
   // The faces in `image`, most confident first. Not safe to call on one detector from several threads at once.
+  // When none is found, the image is searched once more with its edges extended by kEdgeExtension of its longer side
+  // (copies of the edge pixels): a face that fills its image, as in a tight face crop, is found then; its box may
+  // reach outside the image.
   std::vector<FaceBox> detect(const Image& image) const;
+  static constexpr double kEdgeExtension = 0.25;
   int upsample() const { return upsample_; }
 
  private:
+  std::vector<FaceBox> detect_in(const Image& image, int offset) const;  // boxes moved by -offset
   struct Impl;
   std::unique_ptr<Impl> impl_;
   int upsample_;
