@@ -105,9 +105,15 @@ int main(int argc, char** argv) {
                                                  "from 40 px, 0 from 80 px, 4x faster)")
       ->capture_default_str()
       ->check(CLI::Range(0, data::kMaxUpsample));
-  app.add_flag("--align", options.align,
-               "detect every face and cut aligned chips (eyes level, fixed scale: dlib's get_face_chip_details), as "
-               "crop_faces --align");
+  auto* align_flag = app.add_flag("--align", options.align,
+                                  "detect every face and cut aligned chips (eyes level, fixed scale: dlib's "
+                                  "get_face_chip_details), as crop_faces --align");
+  bool whole_image = false;
+  app.add_flag("--whole-image", whole_image,
+               "each image is already one face crop: no detection (for a model trained on detected faces, crop the "
+               "images as its training images were)")
+      ->excludes(align_flag)
+      ->excludes("--detect-face");
   app.add_option("--landmarks", options.landmarks, "--align: dlib's shape_predictor_5_face_landmarks.dat")
       ->capture_default_str();
   app.add_option("--chip-padding", options.chip_padding, "--align: padding around the face, as dlib's")
@@ -138,7 +144,7 @@ int main(int argc, char** argv) {
     // Crop photos as the training images were cropped, unless told how; say so when told otherwise.
     const data::FaceCropRecord trained =
         data::FaceCropRecord::parse(age_model.description.face_crop, weights_path + " edat.face_crop");
-    if (app.count("--detect-face") + app.count("--align") == 0) {
+    if (app.count("--detect-face") + app.count("--align") + app.count("--whole-image") == 0) {
       const apps::FaceAgeOptions given = options;
       apps::crop_as(trained, options);
       if (app.count("--margin")) options.margin = given.margin;

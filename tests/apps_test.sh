@@ -235,5 +235,27 @@ else
   echo "skipped: predict_age --detect-face and crop_faces on real photos (no ../shared/data/faces or no dlib)"
 fi
 
+# The shipped model (trained-models/, docs/model_card.md) is predict_age's default, found from any folder; it aligns
+# faces with the landmark model of scripts/get_pretrained.sh, as its training faces were cut.
+expect 108 "excludes" -- "$bin/predict_age" --whole-image --detect-face "$image"
+shipped=$configs/../trained-models/age_mobilenet_v2_utkface.safetensors
+landmarks=$configs/../pretrained/shape_predictor_5_face_landmarks.dat
+if [[ -f $shipped ]]; then
+  expect 0 "default: .*trained-models/age_mobilenet_v2_utkface.safetensors" -- "$bin/predict_age" --help
+  expect 0 ": [0-9]+\.[0-9]$" -- "$bin/predict_age" --whole-image "$image"
+  expect 0 "trained on 'aligned padding=0.2' crops, these are 'none'" -- "$bin/predict_age" --whole-image "$image"
+  if [[ -f $landmarks && -n $shared && -f $shared/faces/2008_002470.jpg ]]; then
+    "$bin/predict_age" "$shared/faces/2008_002470.jpg" >shipped.txt 2>&1
+    faces=$(grep -cE "face [0-9]+ of [0-9]+ at \[.*\], score [0-9.-]+: [0-9.]+$" shipped.txt)
+    [[ $faces -ge 5 ]] || fail "the shipped model on the group photo: $faces faces, expected at least 5: $(cat shipped.txt)"
+    ! grep -qE "no face check|trained on" shipped.txt || fail "the shipped model's defaults warned: $(cat shipped.txt)"
+    expect 1 "dogs.jpg: no face found" -- "$bin/predict_age" "$shared/faces/dogs.jpg"
+  else
+    echo "skipped: the shipped model on photos (no landmark model: scripts/get_pretrained.sh, or no ../shared)"
+  fi
+else
+  echo "skipped: the shipped model (no trained-models/ in this tree)"
+fi
+
 echo "$failures failure(s)"
 exit $((failures > 0))

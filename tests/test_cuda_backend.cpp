@@ -15,6 +15,11 @@
 #include "tensor/backend.h"
 #include "tensor/factory.h"
 #if EDAT_HAS_CUDA
+#include <cublas_v2.h>
+
+#include <fstream>
+#include <iterator>
+
 #include "tensor/cuda/cuda_allocator.h"
 #endif
 #include "tests/test_util.h"
@@ -688,3 +693,25 @@ TEST(CudaMemory, PinnedBlocksWaitForTheDeviceTheirCopyWentTo) {
 #endif
 
 }  // namespace
+
+#if EDAT_HAS_CUDA
+// cuBLAS is loaded on first use (tensor/cuda/cublas_on_demand.cpp): CPU work never maps it into the process, and the
+// first cuBLAS call loads it and reaches the real library (its version needs no GPU).
+TEST(CublasOnDemand, LoadedOnlyByTheFirstCall) {
+  const auto cublas_mapped = [] {
+    std::ifstream maps("/proc/self/maps");
+    const std::string text((std::istreambuf_iterator<char>(maps)), std::istreambuf_iterator<char>());
+    return text.find("libcublas") != std::string::npos;
+  };
+  const Tensor x = full({64, 64}, 0.5);
+  EXPECT_NEAR(sum(matmul(x, x)).item(), 64 * 64 * 64 * 0.25, 1e-3);
+  if (!cuda::is_available()) {  // on a GPU machine the other tests of this binary may have used cuBLAS already
+    EXPECT_FALSE(cublas_mapped()) << "a CPU run mapped cuBLAS";
+  }
+  int major = 0;
+  ASSERT_EQ(cublasGetProperty(MAJOR_VERSION, &major), CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(major, CUBLAS_VER_MAJOR);
+  EXPECT_STREQ(cublasGetStatusName(CUBLAS_STATUS_SUCCESS), "CUBLAS_STATUS_SUCCESS");
+  EXPECT_TRUE(cublas_mapped());
+}
+#endif

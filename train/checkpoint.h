@@ -29,6 +29,10 @@ struct EpochMetrics {
   double train_loss = 0, valid_loss = 0, valid_mae = 0, valid_rmse = 0, lr = 0;
   double images_per_second = 0, seconds = 0;
   double ema_valid_mae = -1;  // --ema: the weight average's valid MAE; -1: no average
+
+  // best.safetensors keeps the better of the weights and their average (--ema), by valid MAE.
+  bool average_is_better() const { return ema_valid_mae >= 0 && ema_valid_mae < valid_mae; }
+  double better_mae() const { return average_is_better() ? ema_valid_mae : valid_mae; }
 };
 
 // Where a run is: the loader position, the running training loss of the epoch in progress, the best model so far,

@@ -391,14 +391,12 @@ std::string Trainer::non_finite_loss_message(double loss, std::int64_t epoch, st
 
 void Trainer::end_epoch(std::int64_t epoch, double images_per_second, double seconds) {
   const EpochMetrics m = validate_epoch(epoch, images_per_second, seconds);
-  const bool average_better = m.ema_valid_mae >= 0 && m.ema_valid_mae < m.valid_mae;
-  const double mae = average_better ? m.ema_valid_mae : m.valid_mae;
-  if (mae < progress_.best_valid_mae) {
-    progress_.best_valid_mae = mae;
+  if (m.better_mae() < progress_.best_valid_mae) {
+    progress_.best_valid_mae = m.better_mae();
     progress_.best_epoch = m.epoch;
-    if (average_better) average_->swap_with(*model_);
+    if (m.average_is_better()) average_->swap_with(*model_);
     save_weights(path("best.safetensors"), *model_, objective_->description());
-    if (average_better) average_->swap_with(*model_);
+    if (m.average_is_better()) average_->swap_with(*model_);
   }
   progress_.history.push_back(m);
   tracking_->append(m);
@@ -430,7 +428,7 @@ EpochMetrics Trainer::validate_epoch(std::int64_t epoch, double images_per_secon
   m.lr = optimizer_->lr();
   m.images_per_second = images_per_second;
   m.seconds = seconds;
-  const bool best = std::min(m.valid_mae, m.ema_valid_mae >= 0 ? m.ema_valid_mae : m.valid_mae) < progress_.best_valid_mae;
+  const bool best = m.better_mae() < progress_.best_valid_mae;
   char average[64] = "";
   if (m.ema_valid_mae >= 0) std::snprintf(average, sizeof average, ", averaged weights' valid MAE %.3f", m.ema_valid_mae);
   const bool partial = progress_.batch < static_cast<std::int64_t>(train_loader_->batches_per_epoch());
