@@ -35,18 +35,11 @@ median_ms() {
 for arch in "${archs[@]}"; do
   "$bin/train_resnet" --data-root "$scratch/faces" --arch "$arch" --img-size 64 --resize 72 --batch-size 8 \
     --max-steps 1 --workers 1 --out "$scratch/run_$arch" >/dev/null
-  weights=$scratch/run_$arch/final.safetensors
-  for threads in "" 1; do  # OpenMP's default (all cores), then one thread
-    times=()
-    for _ in $(seq "$runs"); do
-      start=$(date +%s%N)
-      env ${threads:+OMP_NUM_THREADS=$threads} "$bin/predict_age" --weights "$weights" "$image" >/dev/null 2>&1
-      times+=($((($(date +%s%N) - start) / 1000)))
-    done
-    median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")
-    printf 'predict_age %-13s one 64-px image, %-9s: median %6.1f ms of %d runs (weights %s)\n' "$arch" \
-      "${threads:-all}${threads:+ thread}" "$(awk "BEGIN { print $median / 1000 }")" "$runs" "$(du -h "$weights" | cut -f1)"
-  done
+  weights=$scratch/run_$arch/last.safetensors  # a run stopped by --max-steps
+  median_ms "$arch ($(du -h "$weights" | cut -f1)), one 64-px image, all cores" \
+    "$bin/predict_age" --weights "$weights" "$image"
+  median_ms "$arch ($(du -h "$weights" | cut -f1)), one 64-px image, one thread" \
+    env OMP_NUM_THREADS=1 "$bin/predict_age" --weights "$weights" "$image"
 done
 shipped=trained-models/age_mobilenet_v2_utkface.safetensors shared=${SHARED:-../shared}/data/utkface/images
 if [[ -f $shipped ]]; then

@@ -62,6 +62,8 @@ image=$(ls faces/test/*_face.jpg | head -1)
 # --tta flip: the mean of each image's and its mirror's age.
 expect 0 "MAE [0-9.]+" -- "$bin/evaluate_age" --weights run/best.safetensors --data-root faces --split test --tta flip
 expect 0 ": [0-9]+\.[0-9]$" -- "$bin/predict_age" --weights run/best.safetensors --tta flip "$image"
+expect 0 ": [0-9]+\.[0-9]$" -- "$bin/predict_age" --weights run/best.safetensors --tta none "$image"
+expect 0 "--tta TEXT:\{none,flip\}=flip|=flip" -- "$bin/predict_age" --help  # flip is predict_age's default
 expect 105 "--tta" -- "$bin/predict_age" --weights run/best.safetensors --tta mirror \
   "$image"
 expect 0 ": [0-9]+\.[0-9]$" -- "$bin/predict_age" --weights run/best.safetensors "$image"
