@@ -243,7 +243,7 @@ expect 108 "excludes" -- "$bin/predict_age" --whole-image --detect-face "$image"
 shipped=$configs/../trained-models/age_mobilenet_v2_utkface.safetensors
 landmarks=$configs/../pretrained/shape_predictor_5_face_landmarks.dat
 if [[ -f $shipped ]]; then
-  expect 0 "default: .*trained-models/age_mobilenet_v2_utkface.safetensors" -- "$bin/predict_age" --help
+  expect 0 "--weights TEXT=.*trained-models/age_mobilenet_v2_utkface.safetensors" -- "$bin/predict_age" --help
   expect 0 ": [0-9]+\.[0-9]$" -- "$bin/predict_age" --whole-image "$image"
   expect 0 "trained on 'aligned padding=0.2' crops, these are 'none'" -- "$bin/predict_age" --whole-image "$image"
   if [[ -f $landmarks && -n $shared && -f $shared/faces/2008_002470.jpg ]]; then

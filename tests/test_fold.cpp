@@ -55,7 +55,10 @@ TEST(FoldBatchNorm, EveryArchitectureGivesTheUnfoldedOutput) {
       const Tensor before = model->forward(x);
       EXPECT_EQ(nn::fold_batch_norm(*model), batch_norms);
       const Tensor after = model->forward(x);
-      const double rtol = dtype == DType::f32 ? 1e-5 : 1e-12;
+      // f64 shows the fold is exact algebra; in f32 it only reorders rounding (w * s then the convolution, against
+      // the convolution then * s), and over ResNet-34's 36 layers that reaches 2e-5 of the one output here (which
+      // the head's sum of 512 mixed-sign products makes small), depending on the machine's GEMM kernels.
+      const double rtol = dtype == DType::f32 ? 1e-4 : 1e-12;
       EXPECT_TRUE(all_close(after, before, rtol, rtol * largest_magnitude(before)));
       EXPECT_EQ(nn::fold_batch_norm(*model), 0) << "a second fold finds nothing left";
     }
