@@ -2,6 +2,7 @@
 // ../shared/data/faces (dlib imglab XML; skipped when absent), dogs.jpg (no human face), crop geometry, aligned chips
 // (with the landmark model of scripts/get_pretrained.sh; skipped when absent), and the crop_faces pipeline on a small
 // tree of single-face, group, no-face and unreadable images.
+#include <dlib/image_processing/frontal_face_detector.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -131,6 +132,32 @@ TEST(FaceDetector, RecallOnLabelledGroupPhotos) {
   EXPECT_GE(static_cast<double>(found[1]) / truth, 0.95);
   EXPECT_GE(static_cast<double>(found[0]) / truth, 0.2);
   EXPECT_LE(detections[1], truth + 2);  // hardly any false positives
+}
+
+// FaceDetector deserializes dlib's detector decompressed at build time (embed_frontal_face_detector.cpp): it finds
+// exactly the boxes and scores of dlib::get_frontal_face_detector() itself.
+TEST(FaceDetector, TheEmbeddedDetectorIsDlibsOwn) {
+  EDAT_SKIP_WITHOUT(faces_dir / "2008_002470.jpg");
+  const Image original = decode_image_file((faces_dir / "2008_002470.jpg").string());
+  const Image photo = resize(original, 2 * original.width, 2 * original.height);  // faces above 80 px: no upsampling
+  dlib::array2d<dlib::rgb_pixel> pixels(photo.height, photo.width);
+  for (int y = 0; y < photo.height; ++y)
+    for (int x = 0; x < photo.width; ++x)
+      pixels[y][x] = dlib::rgb_pixel(photo.at(y, x, 0), photo.at(y, x, 1), photo.at(y, x, 2));
+  dlib::frontal_face_detector dlibs = dlib::get_frontal_face_detector();
+  std::vector<dlib::rect_detection> expected;
+  dlibs(pixels, expected);
+  const std::vector<FaceBox> found = detector(0).detect(photo);
+  ASSERT_EQ(found.size(), expected.size());
+  ASSERT_GT(found.size(), 0u);
+  std::sort(expected.begin(), expected.end(),
+            [](const auto& a, const auto& b) { return a.detection_confidence > b.detection_confidence; });
+  for (std::size_t i = 0; i < found.size(); ++i) {
+    EXPECT_EQ(found[i].left, expected[i].rect.left());
+    EXPECT_EQ(found[i].top, expected[i].rect.top());
+    EXPECT_EQ(found[i].width, static_cast<int>(expected[i].rect.width()));
+    EXPECT_DOUBLE_EQ(found[i].score, expected[i].detection_confidence);
+  }
 }
 
 TEST(FaceDetector, NoFaceInDogs) {
