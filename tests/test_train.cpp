@@ -164,6 +164,8 @@ TEST(TrainConfig, ValidationNamesTheFlag) {
   EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.lr_scheduler = "cosine", x.warmup_epochs = 20; }),
                           {"--warmup-epochs 20", "--epochs 20"}));
   EXPECT_TRUE(throws_with(with([](TrainConfig& x) { x.clip_grad_norm = -1; }), {"--clip-grad-norm"}));
+  for (double decay : {-0.5, 1.0, 2.0, std::nan("")})
+    EXPECT_TRUE(throws_with(with([decay](TrainConfig& x) { x.ema = decay; }), {"--ema", "(0, 1)"})) << decay;
 }
 
 TEST(AgeObjective, RegressionAndCoral) {
