@@ -7,7 +7,6 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <vector>
 
 #include "optim/update_rules.h"
@@ -24,13 +23,6 @@ struct TensorLists {
   std::vector<std::int64_t> steps;  // per parameter, the number of this update (1 at its first)
 };
 
-// What a device keeps between the calls of one optimizer: the CUDA kernels keep their device tables here and upload
-// them again only when a pointer changes. Owned by the optimizer; opaque to it.
-class KernelCache {
- public:
-  virtual ~KernelCache() = default;
-};
-
 // Counters of the CUDA kernels since the process started, for tests and benchmarks (the CPU reports zeros).
 struct KernelStats {
   std::int64_t step_launches = 0;  // optimizer-step kernel launches (one per step() however many parameters)
@@ -43,8 +35,8 @@ class OptimKernels {
   virtual ~OptimKernels() = default;
   virtual KernelStats stats() const { return {}; }
 
-  virtual void sgd_step(const TensorLists& lists, const SgdHyper& hyper, std::unique_ptr<KernelCache>& cache) = 0;
-  virtual void adam_step(const TensorLists& lists, const AdamHyper& hyper, std::unique_ptr<KernelCache>& cache) = 0;
+  virtual void sgd_step(const TensorLists& lists, const SgdHyper& hyper) = 0;
+  virtual void adam_step(const TensorLists& lists, const AdamHyper& hyper) = 0;
 
   // ---- gradient clipping by global norm ----
   // total (0-dim f64, on the tensors' device) = the sum over all tensors and elements of t^2, accumulated in f64.

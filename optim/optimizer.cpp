@@ -121,7 +121,7 @@ void Optimizer::step() {
     lists.steps.push_back(steps_[i]);
   }
   NoGradGuard no_grad;
-  update(optim_kernels(first.device()), lists, cache_);
+  update(optim_kernels(first.device()), lists);
 }
 
 std::size_t Optimizer::index_of(const std::string& name) const {
@@ -234,7 +234,6 @@ void Optimizer::load_state(const OptimizerState& state) {
   state_ = std::move(loaded);
   steps_ = std::move(steps);
   step_count_ = step_count;
-  cache_.reset();
 }
 
 // ---- SGD ----
@@ -259,9 +258,9 @@ void SGD::validate(const OptimizerOptions& o) const {
                                                                            << o.dampening << ")");
 }
 
-void SGD::update(OptimKernels& kernels, const TensorLists& lists, std::unique_ptr<KernelCache>& cache) {
+void SGD::update(OptimKernels& kernels, const TensorLists& lists) {
   kernels.sgd_step(
-      lists, {options_.lr, options_.momentum, options_.dampening, options_.weight_decay, options_.nesterov}, cache);
+      lists, {options_.lr, options_.momentum, options_.dampening, options_.weight_decay, options_.nesterov});
 }
 
 // ---- Adam, AdamW ----
@@ -281,9 +280,9 @@ void Adam::validate(const OptimizerOptions& o) const {
              who << ": weight_decay must be >= 0, got " << o.weight_decay);
 }
 
-void Adam::update(OptimKernels& kernels, const TensorLists& lists, std::unique_ptr<KernelCache>& cache) {
+void Adam::update(OptimKernels& kernels, const TensorLists& lists) {
   kernels.adam_step(
-      lists, {options_.lr, options_.beta1, options_.beta2, options_.eps, options_.weight_decay, decoupled_}, cache);
+      lists, {options_.lr, options_.beta1, options_.beta2, options_.eps, options_.weight_decay, decoupled_});
 }
 
 std::unique_ptr<Optimizer> make_optimizer(const std::string& name, nn::NamedTensors params,

@@ -75,8 +75,8 @@ class Optimizer {
   virtual std::vector<std::string> slot_names() const = 0;
   // Checks the hyper-parameters (edat::Error naming the bad one).
   virtual void validate(const OptimizerOptions& options) const = 0;
-  // Runs the kernels over `lists` (cache: the kernels' memory between steps).
-  virtual void update(OptimKernels& kernels, const TensorLists& lists, std::unique_ptr<KernelCache>& cache) = 0;
+  // Runs the kernels over `lists`.
+  virtual void update(OptimKernels& kernels, const TensorLists& lists) = 0;
   // Call at the end of a subclass constructor (validate() is virtual).
   void check_options() const { validate(options_); }
 
@@ -88,7 +88,6 @@ class Optimizer {
   std::vector<std::vector<Tensor>> state_;  // per parameter, per slot (empty until its first update)
   std::vector<std::int64_t> steps_;         // per parameter
   std::int64_t step_count_ = 0;
-  std::unique_ptr<KernelCache> cache_;
 };
 
 class SGD final : public Optimizer {
@@ -99,7 +98,7 @@ class SGD final : public Optimizer {
  protected:
   std::vector<std::string> slot_names() const override;
   void validate(const OptimizerOptions& options) const override;
-  void update(OptimKernels& kernels, const TensorLists& lists, std::unique_ptr<KernelCache>& cache) override;
+  void update(OptimKernels& kernels, const TensorLists& lists) override;
 };
 
 class Adam : public Optimizer {
@@ -111,7 +110,7 @@ class Adam : public Optimizer {
   Adam(nn::NamedTensors params, const OptimizerOptions& options, bool decoupled);
   std::vector<std::string> slot_names() const override { return {"exp_avg", "exp_avg_sq"}; }
   void validate(const OptimizerOptions& options) const override;
-  void update(OptimKernels& kernels, const TensorLists& lists, std::unique_ptr<KernelCache>& cache) override;
+  void update(OptimKernels& kernels, const TensorLists& lists) override;
 
  private:
   bool decoupled_;

@@ -114,6 +114,28 @@ TEST(CudaOptim, OneLaunchPerStepAndTablesReused) {
   EXPECT_EQ(last.step_launches - after.step_launches, 1);
 }
 
+// The kernels keep one set of tables per parameter list: two optimizers stepping in turn (a GAN's, or a head and a
+// backbone optimised apart) upload theirs once each, not at every switch.
+TEST(CudaOptim, OptimizersSteppingInTurnKeepTheirOwnTables) {
+  EDAT_REQUIRE_CUDA();
+  auto first_model = small_cnn(), second_model = small_cnn();
+  first_model->to(kCuda);
+  second_model->to(kCuda);
+  auto first = optim::make_optimizer("adam", first_model->named_parameters(), {.lr = 1e-3});
+  auto second = optim::make_optimizer("sgd", second_model->named_parameters(), {.lr = 1e-2, .momentum = 0.9});
+  for (auto* model : {first_model.get(), second_model.get()})
+    for (const auto& [name, p] : model->named_parameters()) p.set_grad(ones_like(p));
+  const optim::KernelStats before = optim::optim_kernels(kCuda).stats();
+  for (int step = 0; step < 4; ++step) {
+    first->step();
+    second->step();
+  }
+  const optim::KernelStats after = optim::optim_kernels(kCuda).stats();
+  EXPECT_EQ(after.step_launches - before.step_launches, 8);
+  EXPECT_EQ(after.table_uploads - before.table_uploads, 2);
+  EXPECT_EQ(after.grad_uploads - before.grad_uploads, 2);
+}
+
 TEST(CudaOptim, ClipGradNormMatchesTheCpu) {
   EDAT_REQUIRE_CUDA();
   for (DType dtype : {DType::f32, DType::f64}) {

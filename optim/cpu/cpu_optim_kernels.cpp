@@ -19,7 +19,7 @@ T* ptr(const Tensor& t) {
 
 class CpuOptimKernels final : public OptimKernels {
  public:
-  void sgd_step(const TensorLists& lists, const SgdHyper& hyper, std::unique_ptr<KernelCache>&) override {
+  void sgd_step(const TensorLists& lists, const SgdHyper& hyper) override {
     if (lists.params.empty()) return;
     dispatch_floating(lists.params[0].dtype(), "sgd step", [&](auto tag) {
       using T = decltype(tag);
@@ -36,7 +36,7 @@ class CpuOptimKernels final : public OptimKernels {
     });
   }
 
-  void adam_step(const TensorLists& lists, const AdamHyper& hyper, std::unique_ptr<KernelCache>&) override {
+  void adam_step(const TensorLists& lists, const AdamHyper& hyper) override {
     if (lists.params.empty()) return;
     dispatch_floating(lists.params[0].dtype(), "adam step", [&](auto tag) {
       using T = decltype(tag);

@@ -5,13 +5,16 @@
 // takes chunks in a grid-stride loop, finds the chunk's tensor by binary search over the table's first chunks, and
 // updates the chunk's elements with the rules of optim/update_rules.h (the very functions the CPU runs).
 //
-// The tables of an optimizer live in its KernelCache (DeviceTables) and are uploaded only when something changes: the
-// parameter/state table when the set of updated tensors or their storage changes, the gradient pointers when backward
-// made new gradients elsewhere. Uploads go through pinned staging memory, so they stay asynchronous (the pinned cache
-// keeps the staging block until the copy has run). Per-tensor step numbers are stored as a lag behind the call's
-// largest step, which is a kernel argument: while every tensor updates every step the table stays as it is.
+// The kernels keep the tables of each parameter list themselves (TableStore), so that the device-neutral optimizer
+// interface carries no CUDA state, and upload them only when something changes: the parameter/state table when the
+// set of updated tensors or their storage changes, the gradient pointers when backward made new gradients elsewhere.
+// Uploads go through pinned staging memory, so they stay asynchronous (the pinned cache keeps the staging block until
+// the copy has run). Per-tensor step numbers are stored as a lag behind the call's largest step, which is a kernel
+// argument: while every tensor updates every step the table stays as it is.
 #include <cstdint>
 #include <cstring>
+#include <list>
+#include <mutex>
 
 #include "optim/cuda/cuda_optim_kernels.h"
 #include "tensor/backend.h"
@@ -59,8 +62,8 @@ bool same_bytes(const std::vector<T>& a, const std::vector<T>& b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
 }
 
-// The device tables of one optimizer (or of one clipping call).
-class DeviceTables final : public KernelCache {
+// The device tables of one parameter list (or of one clipping call).
+class DeviceTables {
  public:
   void sync(int device, std::vector<Entry> entries, std::vector<const void*> grads, std::int64_t chunks) {
     const bool moved = device != device_, has_rows = !entries.empty();
@@ -118,10 +121,40 @@ std::int64_t make_entries(const std::vector<Tensor>& params, const TensorLists* 
   return chunks;
 }
 
-DeviceTables& tables_of(std::unique_ptr<KernelCache>& cache) {
-  if (!dynamic_cast<DeviceTables*>(cache.get())) cache = std::make_unique<DeviceTables>();
-  return static_cast<DeviceTables&>(*cache);
-}
+// The tables of the parameter lists seen last, most recent first. A list is known by its first tensor's storage and
+// its length, which tell one optimizer's list from another's; the key only picks the tables to compare with, since
+// sync() compares every byte: two lists that share a key are still updated correctly, they only upload more often.
+class TableStore {
+ public:
+  // The tables for `lists`; hold lock() while using them.
+  DeviceTables& tables_for(const TensorLists& lists) {
+    const Key key{lists.params[0].raw_data(), lists.params.size()};
+    for (auto it = slots_.begin(); it != slots_.end(); ++it) {
+      if (it->key == key) {
+        slots_.splice(slots_.begin(), slots_, it);
+        return slots_.front().tables;
+      }
+    }
+    if (slots_.size() == kMostLists) slots_.pop_back();  // device memory is freed in stream order: no wait
+    slots_.push_front({key, {}});
+    return slots_.front().tables;
+  }
+  std::unique_lock<std::mutex> lock() { return std::unique_lock<std::mutex>(mutex_); }
+
+ private:
+  static constexpr std::size_t kMostLists = 16;  // optimizers stepping in turn in one process (a few words each)
+  struct Key {
+    const void* first;
+    std::size_t count;
+    bool operator==(const Key&) const = default;
+  };
+  struct Slot {
+    Key key;
+    DeviceTables tables;
+  };
+  std::mutex mutex_;
+  std::list<Slot> slots_;
+};
 
 // Prepares the tables for a step over `lists`; returns the step base (the largest step number).
 std::int64_t prepare(DeviceTables& tables, const TensorLists& lists) {
@@ -237,10 +270,11 @@ __global__ void scale_kernel(const Entry* entries, int count, std::int64_t chunk
 
 class CudaOptimKernels final : public OptimKernels {
  public:
-  void sgd_step(const TensorLists& lists, const SgdHyper& hyper, std::unique_ptr<KernelCache>& cache) override {
+  void sgd_step(const TensorLists& lists, const SgdHyper& hyper) override {
     if (lists.params.empty()) return;
     DeviceGuard guard(lists.params[0].device().index);
-    DeviceTables& tables = tables_of(cache);
+    const auto lock = store_.lock();
+    DeviceTables& tables = store_.tables_for(lists);
     const std::int64_t step_base = prepare(tables, lists);
     if (tables.chunks() == 0) return;
     dispatch_floating(lists.params[0].dtype(), "sgd step", [&](auto zero) {
@@ -252,10 +286,11 @@ class CudaOptimKernels final : public OptimKernels {
     ++g_launches;
   }
 
-  void adam_step(const TensorLists& lists, const AdamHyper& hyper, std::unique_ptr<KernelCache>& cache) override {
+  void adam_step(const TensorLists& lists, const AdamHyper& hyper) override {
     if (lists.params.empty()) return;
     DeviceGuard guard(lists.params[0].device().index);
-    DeviceTables& tables = tables_of(cache);
+    const auto lock = store_.lock();
+    DeviceTables& tables = store_.tables_for(lists);
     const std::int64_t step_base = prepare(tables, lists);
     if (tables.chunks() == 0) return;
     dispatch_floating(lists.params[0].dtype(), "adam step", [&](auto zero) {
@@ -303,6 +338,9 @@ class CudaOptimKernels final : public OptimKernels {
   }
 
   KernelStats stats() const override { return {g_launches, g_table_uploads, g_grad_uploads}; }
+
+ private:
+  TableStore store_;
 };
 
 }  // namespace
