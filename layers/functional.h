@@ -18,8 +18,12 @@ struct Conv2dOptions {
   std::int64_t groups = 1;
 };
 
-// y = conv(x, weight) + bias (bias may be undefined). Output size per spatial dim:
-// (in + 2 pad - dilation (k - 1) - 1) / stride + 1.
+// One side of a convolution's output: (in + 2 pad - dilation (k - 1) - 1) / stride + 1, rounded down (<= 0 when
+// the window does not fit).
+std::int64_t conv_output_size(std::int64_t in, std::int64_t k, std::int64_t stride, std::int64_t pad,
+                              std::int64_t dilation);
+
+// y = conv(x, weight) + bias (bias may be undefined); each spatial side of y is conv_output_size().
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options);
 
 // Batch normalisation over (N, H, W) per channel of an NCHW tensor.

@@ -59,4 +59,8 @@ class LayerKernels {
 // The kernels for `device`; throws edat::Error like tensor's backend() when CUDA is not built or not present.
 LayerKernels& layer_kernels(Device device);
 
+// Makes `kernels` the CPU's layer kernels from now on, as EDAT_KERNELS does at start-up (the CUDA tests put the
+// reference kernels there, their oracle); returns the ones chosen before, to put back.
+LayerKernels& use_cpu_layer_kernels(LayerKernels& kernels);
+
 }  // namespace edat::nn

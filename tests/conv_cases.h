@@ -1,11 +1,15 @@
-// The convolution geometries every convolution test runs: the CPU value tests against the reference kernels
-// (test_layers.cpp, every case) and the f64 gradient checks (test_layers_gradcheck.cpp, the cases small enough for
-// central differences element by element). One list, so a geometry added here is checked both ways.
+// The convolution geometries every convolution test runs, and their oracle: the CPU value tests against the
+// reference kernels (test_layers.cpp, every case), the f64 gradient checks (test_layers_gradcheck.cpp, the cases small
+// enough for central differences element by element) and the CUDA tests against the same reference
+// (test_layers_cuda.cpp). One list, so a geometry added here is checked every way.
 #pragma once
 
 #include <vector>
 
+#include "autograd/ops.h"
 #include "layers/functional.h"
+#include "layers/reference/reference_layer_kernels.h"
+#include "tensor/factory.h"
 #include "tensor/shape.h"
 
 namespace edat::testing {
@@ -15,6 +19,11 @@ struct ConvCase {
   Shape x, w;
   bool bias;
   nn::Conv2dOptions options;
+
+  Shape y() const {
+    return {x[0], w[0], nn::conv_output_size(x[2], w[2], options.stride_h, options.pad_h, options.dilation_h),
+            nn::conv_output_size(x[3], w[3], options.stride_w, options.pad_w, options.dilation_w)};
+  }
 };
 
 // Few enough elements in x and the weight for a numerical gradient check (two forwards per element, three budgets).
@@ -95,6 +104,39 @@ inline const std::vector<ConvCase>& conv_cases() {
       {"depthwise 1x1, padding 2", {2, 5, 4, 4}, {5, 1, 1, 1}, true, {.pad_h = 2, .pad_w = 2, .groups = 5}},
   };
   return cases;
+}
+
+// Layer-sized geometries, too large for a gradient check: the cases where the fast CPU kernels and cuDNN pick other
+// algorithms (big GEMMs, Winograd or FFT on a GPU) than on the small cases above.
+inline const std::vector<ConvCase>& large_conv_cases() {
+  static const std::vector<ConvCase> cases = {
+      {"ResNet layer1 3x3 64 -> 64", {8, 64, 28, 28}, {64, 64, 3, 3}, false, {.pad_h = 1, .pad_w = 1}},
+      {"ResNet stem 7x7 stride 2", {2, 3, 32, 32}, {16, 3, 7, 7}, false, {.stride_h = 2, .stride_w = 2, .pad_h = 3,
+                                                                         .pad_w = 3}},
+      {"batch 16, 3x3 32 -> 32", {16, 32, 14, 14}, {32, 32, 3, 3}, true, {.pad_h = 1, .pad_w = 1}},
+      {"depthwise, 8 samples of 32 channels", {8, 32, 20, 20}, {32, 1, 3, 3}, true, {.pad_h = 1, .pad_w = 1,
+                                                                                     .groups = 32}},
+  };
+  return cases;
+}
+
+// What the oracle says for one case: y = conv2d(x, w, b) and the gradients of sum(y * dy), by the textbook kernels
+// of layers/reference/ (direct loops, sums in double), on the CPU whatever the device of the arguments.
+struct ConvReference {
+  Tensor y, dx, dw, db;
+};
+
+inline ConvReference reference_conv(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& dy,
+                                    const nn::Conv2dOptions& o) {
+  nn::LayerKernels& oracle = nn::reference::reference_layer_kernels();
+  const Tensor xc = x.detach().cpu(), wc = w.detach().cpu(), dyc = dy.detach().cpu();
+  const Options like{.dtype = x.dtype()};
+  ConvReference ref{empty(dyc.shape(), like), empty(xc.shape(), like), empty(wc.shape(), like), Tensor()};
+  oracle.conv2d_forward(xc, wc, b.defined() ? b.detach().cpu() : Tensor(), ref.y, o);
+  oracle.conv2d_backward_data(dyc, wc, ref.dx, o);
+  oracle.conv2d_backward_filter(dyc, xc, ref.dw, o);
+  if (b.defined()) ref.db = sum(dyc, {0, 2, 3});
+  return ref;
 }
 
 }  // namespace edat::testing

@@ -33,23 +33,10 @@ Tensor rand(const Shape& shape, DType dtype = DType::f32, double lo = -1, double
 }
 
 // ---- convolution: the fast CPU kernels against the textbook ones (layers/reference/, the oracle) ----
-struct ConvReference {
-  Tensor y, dx, dw, db;
-};
-
-ConvReference reference_conv(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& dy,
-                             const Conv2dOptions& o) {
-  nn::LayerKernels& oracle = nn::reference::reference_layer_kernels();
-  const Options like{.dtype = x.dtype()};
-  ConvReference ref{empty(dy.shape(), like), empty(x.shape(), like), empty(w.shape(), like), Tensor()};
-  oracle.conv2d_forward(x.detach(), w.detach(), b.defined() ? b.detach() : Tensor(), ref.y, o);
-  oracle.conv2d_backward_data(dy, w.detach(), ref.dx, o);
-  oracle.conv2d_backward_filter(dy, x.detach(), ref.dw, o);
-  if (b.defined()) ref.db = sum(dy, {0, 2, 3});
-  return ref;
-}
-
 using edat::testing::conv_cases;
+using edat::testing::ConvReference;
+using edat::testing::large_conv_cases;
+using edat::testing::reference_conv;
 using edat::testing::ConvCase;
 
 class ConvTest : public ::testing::TestWithParam<DType> {
@@ -96,9 +83,8 @@ TEST_P(ConvTest, MatchesDirectLoopsUnevenChunks) {
   for (const ConvCase& c : conv_cases()) check(c, std::size_t{16} << 10);
 }
 
-TEST_P(ConvTest, DefaultBudgetLargerBatch) {
-  check({"batch 16", {16, 32, 14, 14}, {32, 32, 3, 3}, true, {.pad_h = 1, .pad_w = 1}},
-        nn::cpu_impl::conv2d_column_budget());
+TEST_P(ConvTest, LayerSizedCasesWithTheDefaultBudget) {
+  for (const ConvCase& c : large_conv_cases()) check(c, nn::cpu_impl::conv2d_column_budget());
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, ConvTest, ::testing::Values(DType::f32, DType::f64),
@@ -123,6 +109,23 @@ TEST(ReferenceKernels, ConvBackwardsAreTheAdjointsOfTheForward) {
 }
 
 // The reference batch-norm backward (through dxhat, dvar, dmean) against central differences of its own forward.
+// use_cpu_layer_kernels() swaps the CPU's kernels in the running process (the CUDA tests put the oracle there): the
+// ops then give the reference's very bits, and the fast kernels come back when they are put back.
+TEST(ReferenceKernels, UseCpuLayerKernelsSwapsThemIn) {
+  const ConvCase& c = large_conv_cases().at(2);
+  const Tensor x = rand(c.x), w = rand(c.w);
+  const Tensor dy = rand(c.y());
+  const Tensor expected = reference_conv(x, w, Tensor(), dy, c.options).y;
+  nn::LayerKernels& fast = nn::use_cpu_layer_kernels(nn::reference::reference_layer_kernels());
+  EXPECT_EQ(&nn::layer_kernels(Device::cpu()), &nn::reference::reference_layer_kernels());
+  const Tensor by_reference = nn::conv2d(x, w, Tensor(), c.options);
+  EXPECT_EQ(&nn::use_cpu_layer_kernels(fast), &nn::reference::reference_layer_kernels());
+  const Tensor by_fast = nn::conv2d(x, w, Tensor(), c.options);
+  EXPECT_TRUE(edat::testing::bit_identical(by_reference, expected));
+  EXPECT_FALSE(edat::testing::bit_identical(by_fast, expected)) << "the fast kernels sum in another order";
+  EXPECT_EQ(&nn::layer_kernels(Device::cpu()), &fast);
+}
+
 TEST(ReferenceKernels, BatchNormBackwardIsTheDerivativeOfItsForward) {
   nn::LayerKernels& oracle = nn::reference::reference_layer_kernels();
   const Options f64{.dtype = DType::f64};

@@ -1,7 +1,9 @@
-// The CUDA layer kernels (cuDNN convolution and batch norm, own pooling and dropout kernels) against the CPU's,
-// through the functional API: forward values, and the gradients of sum(y * w) with respect to every input. Max
-// pooling's values, indices and the dropout mask must match exactly. f32 convolutions and batch norm compare at
-// 1e-4 relative (cuDNN sums in another order), the rest at 1e-5; f64 at 1e-10. Every test skips without a GPU.
+// The CUDA layer kernels (cuDNN convolution and batch norm, own pooling and dropout kernels) against the textbook
+// kernels of layers/reference/, the oracle: in this file the CPU runs the reference kernels (ReferenceOnTheCpu below),
+// so every "CPU" result is the definition's. Through the functional API: forward values, and the gradients of
+// sum(y * w) with respect to every input. Max pooling's values, indices and the dropout mask must match exactly.
+// f32 convolutions and batch norm compare at 1e-4 relative (cuDNN sums in another order), the rest at 1e-5; f64 at
+// 1e-10. Every test skips without a GPU.
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -12,7 +14,9 @@
 #include "layers/kernels.h"
 #include "tensor/backend.h"
 #include "tensor/determinism.h"
+#include "layers/reference/reference_layer_kernels.h"
 #include "tensor/factory.h"
+#include "tests/conv_cases.h"
 #include "tests/test_util.h"
 #if EDAT_HAS_CUDA
 #include "layers/cuda/cudnn_status.h"
@@ -24,9 +28,23 @@ using edat::nn::Conv2dOptions;
 using edat::nn::Pool2dOptions;
 using edat::testing::all_close;
 using edat::testing::bit_identical;
+using edat::testing::ConvCase;
+using edat::testing::ConvReference;
 using edat::testing::throws_with;
 
 namespace {
+
+// For the whole of this test program the CPU's layer kernels are the reference ones.
+class ReferenceOnTheCpu : public ::testing::Environment {
+ public:
+  void SetUp() override { fast_ = &nn::use_cpu_layer_kernels(nn::reference::reference_layer_kernels()); }
+  void TearDown() override { nn::use_cpu_layer_kernels(*fast_); }
+
+ private:
+  nn::LayerKernels* fast_ = nullptr;
+};
+[[maybe_unused]] ::testing::Environment* const kReferenceOnTheCpu =
+    ::testing::AddGlobalTestEnvironment(new ReferenceOnTheCpu);
 
 const Device kCpu = Device::cpu();
 const Device kCuda = Device::cuda(0);
@@ -47,8 +65,8 @@ double rtol_for(DType dtype, double f32_rtol) { return dtype == DType::f64 ? kF6
   return all_close(actual.cpu(), expected.cpu(), rtol, 0.1 * rtol * scale);
 }
 
-// The CUDA result `gpu` is close_to the CPU result `cpu`.
-::testing::AssertionResult matches_cpu(const Tensor& gpu, const Tensor& cpu, double rtol) {
+// The CUDA result `gpu` is close_to the CPU's (the reference kernels') result `cpu`.
+::testing::AssertionResult matches_reference(const Tensor& gpu, const Tensor& cpu, double rtol) {
   if (gpu.defined() && !gpu.device().is_cuda())
     return ::testing::AssertionFailure() << "expected a CUDA tensor, got " << gpu.desc();
   if (cpu.defined() && !cpu.device().is_cpu())
@@ -73,24 +91,15 @@ Tensor grad_of(const Tensor& t) { return t.defined() ? t.grad() : Tensor(); }
 
 std::string name_of(const std::string& what, DType dtype) { return what + " (" + dtype_name(dtype) + ")"; }
 
-// ---- convolution ----
+// ---- convolution: every case of tests/conv_cases.h, small and layer-sized ----
 
-struct ConvCase {
-  const char* name;
-  Shape x, weight;
-  Conv2dOptions options;
-  bool bias;
-};
-
-std::int64_t conv_out(std::int64_t in, std::int64_t k, std::int64_t stride, std::int64_t pad, std::int64_t dil) {
-  return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+std::vector<ConvCase> every_conv_case() {
+  std::vector<ConvCase> cases = edat::testing::conv_cases();
+  for (const ConvCase& c : edat::testing::large_conv_cases()) cases.push_back(c);
+  return cases;
 }
 
-Shape conv_output_shape(const ConvCase& c) {
-  const Conv2dOptions& o = c.options;
-  return {c.x[0], c.weight[0], conv_out(c.x[2], c.weight[2], o.stride_h, o.pad_h, o.dilation_h),
-          conv_out(c.x[3], c.weight[3], o.stride_w, o.pad_w, o.dilation_w)};
-}
+const ConvCase& large_case(std::size_t i) { return edat::testing::large_conv_cases().at(i); }
 
 struct ConvResult {
   Tensor y, dx, dweight, dbias;
@@ -105,56 +114,26 @@ ConvResult conv_on(Device device, const Tensor& x, const Tensor& weight, const T
   return {y.detach(), xd.grad(), wd.grad(), grad_of(bd)};
 }
 
-const std::vector<ConvCase> kConvCases = {
-    {"3x3 padding 1", {2, 8, 10, 10}, {16, 8, 3, 3}, {.pad_h = 1, .pad_w = 1}, true},
-    {"3x3 stride 2 padding 1",
-     {2, 8, 11, 9},
-     {12, 8, 3, 3},
-     {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1},
-     false},
-    {"3x3 dilation 2", {1, 4, 12, 12}, {6, 4, 3, 3}, {.pad_h = 2, .pad_w = 2, .dilation_h = 2, .dilation_w = 2}, true},
-    {"groups 2", {2, 8, 9, 9}, {6, 4, 3, 3}, {.pad_h = 1, .pad_w = 1, .groups = 2}, true},
-    {"depthwise", {2, 8, 10, 10}, {8, 1, 3, 3}, {.pad_h = 1, .pad_w = 1, .groups = 8}, false},
-    {"depthwise x2 stride 2",
-     {2, 4, 9, 9},
-     {8, 1, 3, 3},
-     {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .groups = 4},
-     true},
-    {"1x1", {2, 16, 7, 7}, {32, 16, 1, 1}, {}, true},
-    {"1x1 stride 2 (downsample)", {2, 16, 8, 8}, {32, 16, 1, 1}, {.stride_h = 2, .stride_w = 2}, false},
-    {"7x7 stride 2 padding 3 (stem)",
-     {2, 3, 32, 32},
-     {16, 3, 7, 7},
-     {.stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3},
-     false},
-    {"3x5 mixed stride, padding and dilation",
-     {1, 3, 9, 13},
-     {4, 3, 3, 5},
-     {.stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 2, .dilation_h = 1, .dilation_w = 2},
-     true},
-    {"ResNet layer 3x3 64 -> 64", {8, 64, 28, 28}, {64, 64, 3, 3}, {.pad_h = 1, .pad_w = 1}, false},
-};
-
-TEST(CudaLayers, Conv2dForwardAndBackwardMatchCpu) {
+TEST(CudaLayers, Conv2dForwardAndBackwardMatchTheReference) {
   EDAT_REQUIRE_CUDA();
   for (DType dtype : {DType::f32, DType::f64}) {
     std::uint64_t seed = 1;
-    for (const ConvCase& c : kConvCases) {
-      const double fan_in = static_cast<double>(c.weight[1] * c.weight[2] * c.weight[3]);
+    for (const ConvCase& c : every_conv_case()) {
+      const double fan_in = static_cast<double>(c.w[1] * c.w[2] * c.w[3]);
       const Tensor x = random_tensor(c.x, -1, 1, dtype, seed++);
-      const Tensor weight = random_tensor(c.weight, -1 / std::sqrt(fan_in), 1 / std::sqrt(fan_in), dtype, seed++);
-      const Tensor bias = c.bias ? random_tensor({c.weight[0]}, -0.5, 0.5, dtype, seed++) : Tensor();
-      const Tensor cotangent = random_tensor(conv_output_shape(c), -1, 1, dtype, seed++);
-      const ConvResult cpu = conv_on(kCpu, x, weight, bias, cotangent, c.options);
+      const Tensor weight = random_tensor(c.w, -1 / std::sqrt(fan_in), 1 / std::sqrt(fan_in), dtype, seed++);
+      const Tensor bias = c.bias ? random_tensor({c.w[0]}, -0.5, 0.5, dtype, seed++) : Tensor();
+      const Tensor cotangent = random_tensor(c.y(), -1, 1, dtype, seed++);
+      const ConvReference oracle = edat::testing::reference_conv(x, weight, bias, cotangent, c.options);
       ConvResult gpu;
       EDAT_SKIP_IF_CUDNN_LACKS_F64(gpu = conv_on(kCuda, x, weight, bias, cotangent, c.options));
       const double rtol = rtol_for(dtype, kCudnnRtol);
       const std::string what = name_of(c.name, dtype);
-      EXPECT_TRUE(matches_cpu(gpu.y, cpu.y, rtol)) << what << ": y";
-      EXPECT_TRUE(matches_cpu(gpu.dx, cpu.dx, rtol)) << what << ": dx";
-      EXPECT_TRUE(matches_cpu(gpu.dweight, cpu.dweight, rtol)) << what << ": dweight";
+      EXPECT_TRUE(matches_reference(gpu.y, oracle.y, rtol)) << what << ": y";
+      EXPECT_TRUE(matches_reference(gpu.dx, oracle.dx, rtol)) << what << ": dx";
+      EXPECT_TRUE(matches_reference(gpu.dweight, oracle.dw, rtol)) << what << ": dweight";
       if (c.bias) {
-        EXPECT_TRUE(matches_cpu(gpu.dbias, cpu.dbias, rtol)) << what << ": dbias";
+        EXPECT_TRUE(matches_reference(gpu.dbias, oracle.db, rtol)) << what << ": dbias";
       }
     }
   }
@@ -166,17 +145,17 @@ TEST(CudaLayers, Conv2dForwardAndBackwardMatchCpu) {
 TEST(CudaLayers, Conv2dAlgorithmCacheHitGivesTheSameResult) {
   EDAT_REQUIRE_CUDA();
   const ConvCase main_case = {
-      "cache", {4, 32, 20, 20}, {48, 32, 3, 3}, {.stride_h = 1, .stride_w = 2, .pad_h = 1}, false};
+      "cache", {4, 32, 20, 20}, {48, 32, 3, 3}, false, {.stride_h = 1, .stride_w = 2, .pad_h = 1}};
   for (DType dtype : {DType::f32, DType::f64}) {
     const Tensor x = random_tensor(main_case.x, -1, 1, dtype, 101);
-    const Tensor weight = random_tensor(main_case.weight, -0.05, 0.05, dtype, 102);
-    const Tensor cotangent = random_tensor(conv_output_shape(main_case), -1, 1, dtype, 103);
+    const Tensor weight = random_tensor(main_case.w, -0.05, 0.05, dtype, 102);
+    const Tensor cotangent = random_tensor(main_case.y(), -1, 1, dtype, 103);
     ConvResult first;
     EDAT_SKIP_IF_CUDNN_LACKS_F64(first = conv_on(kCuda, x, weight, Tensor(), cotangent, main_case.options));
-    for (const ConvCase& other : {kConvCases[0], kConvCases[4]}) {  // other keys in between
+    for (const ConvCase& other : {large_case(0), large_case(3)}) {  // other keys in between
       const Tensor ox = random_tensor(other.x, -1, 1, dtype, 104);
-      const Tensor ow = random_tensor(other.weight, -1, 1, dtype, 105);
-      (void)conv_on(kCuda, ox, ow, Tensor(), random_tensor(conv_output_shape(other), -1, 1, dtype, 106), other.options);
+      const Tensor ow = random_tensor(other.w, -1, 1, dtype, 105);
+      (void)conv_on(kCuda, ox, ow, Tensor(), random_tensor(other.y(), -1, 1, dtype, 106), other.options);
     }
     for (int repeat = 0; repeat < 2; ++repeat) {
       const ConvResult again = conv_on(kCuda, x, weight, Tensor(), cotangent, main_case.options);
@@ -218,7 +197,7 @@ struct BatchNormCase {
   double spread = 2;  // x uniform in [1, 1 + spread]: a small spread makes a variance near eps, where eps matters
 };
 
-TEST(CudaLayers, BatchNormTrainingAndEvaluationMatchCpu) {
+TEST(CudaLayers, BatchNormTrainingAndEvaluationMatchTheReference) {
   EDAT_REQUIRE_CUDA();
   const std::vector<BatchNormCase> cases = {
       {{4, 6, 5, 7}, true, 0.1, 1e-5}, {{16, 32, 14, 14}, true, 0.1, 1e-5}, {{4, 6, 5, 7}, false, 0.3, 1e-3},
@@ -247,13 +226,13 @@ TEST(CudaLayers, BatchNormTrainingAndEvaluationMatchCpu) {
             name_of(shape_str(c.x) + (training ? " training" : " evaluation") + (c.affine ? "" : " without affine") +
                         ", momentum " + std::to_string(c.momentum),
                     dtype);
-        EXPECT_TRUE(matches_cpu(gpu.y, cpu.y, rtol)) << what << ": y";
-        EXPECT_TRUE(matches_cpu(gpu.running_mean, cpu.running_mean, rtol)) << what << ": running_mean";
-        EXPECT_TRUE(matches_cpu(gpu.running_var, cpu.running_var, rtol)) << what << ": running_var";
-        EXPECT_TRUE(matches_cpu(gpu.dx, cpu.dx, rtol)) << what << ": dx";
+        EXPECT_TRUE(matches_reference(gpu.y, cpu.y, rtol)) << what << ": y";
+        EXPECT_TRUE(matches_reference(gpu.running_mean, cpu.running_mean, rtol)) << what << ": running_mean";
+        EXPECT_TRUE(matches_reference(gpu.running_var, cpu.running_var, rtol)) << what << ": running_var";
+        EXPECT_TRUE(matches_reference(gpu.dx, cpu.dx, rtol)) << what << ": dx";
         if (c.affine) {
-          EXPECT_TRUE(matches_cpu(gpu.dweight, cpu.dweight, rtol)) << what << ": dweight";
-          EXPECT_TRUE(matches_cpu(gpu.dbias, cpu.dbias, rtol)) << what << ": dbias";
+          EXPECT_TRUE(matches_reference(gpu.dweight, cpu.dweight, rtol)) << what << ": dweight";
+          EXPECT_TRUE(matches_reference(gpu.dbias, cpu.dbias, rtol)) << what << ": dbias";
         }
       }
     }
@@ -302,7 +281,7 @@ Tensor tied_values(const Shape& shape, DType dtype, std::uint64_t seed) {
   return from_vector(values, shape, {.dtype = dtype});
 }
 
-TEST(CudaLayers, MaxPoolValuesIndicesAndGradientsMatchCpu) {
+TEST(CudaLayers, MaxPoolValuesIndicesAndGradientsMatchTheReference) {
   EDAT_REQUIRE_CUDA();
   for (DType dtype : {DType::f32, DType::f64}) {
     std::uint64_t seed = 1;
@@ -334,7 +313,7 @@ TEST(CudaLayers, MaxPoolValuesIndicesAndGradientsMatchCpu) {
           grads[d] = xd.grad();
         }
         EXPECT_TRUE(bit_identical(values[1], values[0])) << what << ": y";
-        EXPECT_TRUE(matches_cpu(grads[1], grads[0], rtol_for(dtype, kRtol))) << what << ": dx";
+        EXPECT_TRUE(matches_reference(grads[1], grads[0], rtol_for(dtype, kRtol))) << what << ": dx";
       }
     }
   }
@@ -342,7 +321,7 @@ TEST(CudaLayers, MaxPoolValuesIndicesAndGradientsMatchCpu) {
 
 // ---- adaptive average pooling ----
 
-TEST(CudaLayers, AdaptiveAvgPoolForwardAndBackwardMatchCpu) {
+TEST(CudaLayers, AdaptiveAvgPoolForwardAndBackwardMatchTheReference) {
   EDAT_REQUIRE_CUDA();
   struct Case {
     Shape x;
@@ -366,8 +345,8 @@ TEST(CudaLayers, AdaptiveAvgPoolForwardAndBackwardMatchCpu) {
       }
       const std::string what =
           name_of(shape_str(c.x) + " -> " + std::to_string(c.out_h) + "x" + std::to_string(c.out_w), dtype);
-      EXPECT_TRUE(matches_cpu(values[1], values[0], rtol_for(dtype, kRtol))) << what << ": y";
-      EXPECT_TRUE(matches_cpu(grads[1], grads[0], rtol_for(dtype, kRtol))) << what << ": dx";
+      EXPECT_TRUE(matches_reference(values[1], values[0], rtol_for(dtype, kRtol))) << what << ": y";
+      EXPECT_TRUE(matches_reference(grads[1], grads[0], rtol_for(dtype, kRtol))) << what << ": dx";
     }
   }
 }
@@ -393,7 +372,7 @@ TEST(CudaLayers, DropoutMaskIsTheCpusMask) {
   }
 }
 
-TEST(CudaLayers, DropoutGradientMatchesCpu) {
+TEST(CudaLayers, DropoutGradientMatchesTheReference) {
   EDAT_REQUIRE_CUDA();
   const Tensor x = random_tensor({4, 8, 6, 6}, -2, 2, DType::f32, 1);
   const Tensor cotangent = random_tensor(x.shape(), -1, 1, DType::f32, 2);
@@ -406,8 +385,8 @@ TEST(CudaLayers, DropoutGradientMatchesCpu) {
     sum(values[d] * cotangent.to(device)).backward();
     grads[d] = xd.grad();
   }
-  EXPECT_TRUE(matches_cpu(values[1], values[0], kRtol));
-  EXPECT_TRUE(matches_cpu(grads[1], grads[0], kRtol));
+  EXPECT_TRUE(matches_reference(values[1], values[0], kRtol));
+  EXPECT_TRUE(matches_reference(grads[1], grads[0], kRtol));
 }
 
 // ---- deterministic mode (tensor/determinism.h) ----
@@ -430,10 +409,10 @@ class DeterministicScope {
 TEST(CudaLayers, DeterministicModeRepeatsBitForBit) {
   EDAT_REQUIRE_CUDA();
   const DeterministicScope deterministic_mode(true);
-  for (const ConvCase& c : {kConvCases[0], kConvCases[4], kConvCases[8], kConvCases[10]}) {
+  for (const ConvCase& c : edat::testing::large_conv_cases()) {
     const Tensor x = random_tensor(c.x, -1, 1, DType::f32, 201);
-    const Tensor weight = random_tensor(c.weight, -0.1, 0.1, DType::f32, 202);
-    const Tensor cotangent = random_tensor(conv_output_shape(c), -1, 1, DType::f32, 203);
+    const Tensor weight = random_tensor(c.w, -0.1, 0.1, DType::f32, 202);
+    const Tensor cotangent = random_tensor(c.y(), -1, 1, DType::f32, 203);
     const ConvResult first = conv_on(kCuda, x, weight, Tensor(), cotangent, c.options);
     const ConvResult second = conv_on(kCuda, x, weight, Tensor(), cotangent, c.options);
     EXPECT_TRUE(bit_identical(second.y, first.y)) << c.name << ": y";
