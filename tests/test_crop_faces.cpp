@@ -15,6 +15,7 @@
 #include <string>
 
 #include "data/csv.h"
+#include "tests/data_test_util.h"
 #include "tests/test_util.h"
 #include "data/datasets.h"
 #include "data/decode.h"
@@ -27,6 +28,8 @@
 using namespace edat;
 using namespace edat::data;
 namespace fs = std::filesystem;
+
+using edat::testing::TempDir;
 
 namespace {
 
@@ -84,19 +87,6 @@ const FaceDetector& detector(int upsample) {
   static const FaceDetector zero(0), one(1);
   return upsample == 0 ? zero : one;
 }
-
-class TempDir {
- public:
-  TempDir() : path_(fs::temp_directory_path() / ("edat_test_crop_faces_" + std::to_string(::getpid()))) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 }  // namespace
 
@@ -262,7 +252,7 @@ TEST(FaceAligner, ChipsUndoARotation) {
 TEST(FaceAligner, ABadLandmarkFileIsAClearError) {
   EXPECT_TRUE(edat::testing::throws_with([] { FaceAligner aligner("no_such_landmarks.dat"); },
                                          {"no_such_landmarks.dat", "get_pretrained.sh"}));
-  TempDir dir;
+  TempDir dir("test_crop_faces");
   const std::string not_a_model = (dir.path() / "x.dat").string();
   std::ofstream(not_a_model) << "not a dlib model";
   EXPECT_TRUE(edat::testing::throws_with([&] { FaceAligner aligner(not_a_model); },
@@ -271,7 +261,7 @@ TEST(FaceAligner, ABadLandmarkFileIsAClearError) {
 
 TEST(CropFaces, PipelineCountsAndCsv) {
   EDAT_SKIP_WITHOUT(faces_dir / "2008_002506.jpg");
-  TempDir tmp;
+  TempDir tmp("test_crop_faces");
   const fs::path in = tmp.path() / "in";
   fs::create_directories(in / "sub");
   const Image group = decode_image_file((faces_dir / "2008_002506.jpg").string());

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "data/csv.h"
+#include "tests/data_test_util.h"
 #include "tests/test_util.h"
 #include "data/datasets.h"
 #include "data/decode.h"
@@ -24,6 +25,8 @@ using namespace edat;
 using namespace edat::data;
 namespace fs = std::filesystem;
 
+using edat::testing::TempDir;
+
 namespace {
 
 #ifdef EDAT_SHARED_DATA
@@ -31,23 +34,6 @@ const fs::path shared_data = EDAT_SHARED_DATA;
 #else
 const fs::path shared_data;
 #endif
-
-// A fresh temporary folder per test, removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() / ("edat_test_datasets_" + std::string(info->name()) + "_" +
-                                         std::to_string(reinterpret_cast<std::uintptr_t>(this)));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 void write_text(const fs::path& file, const std::string& text) {
   fs::create_directories(file.parent_path());
@@ -248,7 +234,7 @@ TEST(RealLabels, AppaRealFromPublicLabels) {
   for (const auto& row : real.rows) real_age[row[0]] = row[1];
   ASSERT_EQ(real_age.size(), 7591u);
 
-  TempDir tmp;
+  TempDir tmp("test_datasets");
   std::map<std::string, std::string> gt;  // split -> file text
   std::map<std::string, double> apparent;
   const char* splits[] = {"train", "valid", "test"};
@@ -291,7 +277,7 @@ TEST(RealLabels, AppaRealFromPublicLabels) {
 // Generated trees in each layout
 
 TEST(Layouts, AppaRealTreeWithIgnoreListAndBadRows) {
-  TempDir tmp;
+  TempDir tmp("test_datasets");
   const fs::path root = tmp.path();
   for (const char* f : {"000000.jpg", "000000.jpg_face.jpg", "000001.jpg", "000001.jpg_face.jpg", "000002.jpg",
                         "000002.jpg_face.jpg", "000003.jpg_face.jpg", "000005.jpg_face.jpg", "000006.jpg_face.jpg"})
@@ -344,7 +330,7 @@ TEST(Layouts, AppaRealTreeWithIgnoreListAndBadRows) {
 }
 
 TEST(Layouts, CacdFolder) {
-  TempDir tmp;
+  TempDir tmp("test_datasets");
   for (const char* f : {"45_Harry_Connick_Jr._0002.jpg", "45_Harry_Connick_Jr._0001.jpg", "17_Renee_Olstead_0001.jpg",
                         "x_Bad_Name_0001.jpg", "README.txt", "celebrity2000_meta.mat"})
     touch(tmp.path() / f);
@@ -361,7 +347,7 @@ TEST(Layouts, CacdFolder) {
 }
 
 TEST(Layouts, CacdCsvChecksFiles) {
-  TempDir tmp;
+  TempDir tmp("test_datasets");
   touch(tmp.path() / "img" / "45_Peter_Mullan_0001.jpg");
   write_text(tmp.path() / "split.csv", ",file,age\n0,45_Peter_Mullan_0001.jpg,31\n1,30_Brittany_Murphy_0004.jpg,16\n");
   DatasetOptions options;
@@ -377,7 +363,7 @@ TEST(Layouts, CacdCsvChecksFiles) {
 }
 
 TEST(Layouts, AfadFolder) {
-  TempDir tmp;
+  TempDir tmp("test_datasets");
   const fs::path root = tmp.path();
   touch(root / "15" / "111" / "1-0.jpg");
   touch(root / "15" / "112" / "2-0.jpg");
@@ -401,7 +387,7 @@ TEST(Layouts, AfadFolder) {
 }
 
 TEST(Layouts, AfadCsv) {
-  TempDir tmp;
+  TempDir tmp("test_datasets");
   touch(tmp.path() / "39" / "112" / "406208-0.jpg");
   write_text(tmp.path() / "afad.csv", "file,path,age,gender\n406208-0.jpg,39/112/406208-0.jpg,24,female\n");
   DatasetOptions options;
@@ -414,7 +400,7 @@ TEST(Layouts, AfadCsv) {
 }
 
 TEST(Layouts, UtkFaceFolderWithRealJpegs) {
-  TempDir tmp;
+  TempDir tmp("test_datasets");
   Image image(8, 8);
   for (std::size_t i = 0; i < image.pixels.size(); ++i) image.pixels[i] = static_cast<std::uint8_t>(i * 7);
   for (const char* f : {"26_1_0_20170116171048641.jpg.chip.jpg", "39_1_20170116174525125.jpg.chip.jpg",
@@ -435,7 +421,7 @@ TEST(Layouts, UtkFaceFolderWithRealJpegs) {
 }
 
 TEST(Layouts, CsvDatasetPathsRelativeToRoot) {
-  TempDir tmp;
+  TempDir tmp("test_datasets");
   touch(tmp.path() / "a" / "x.jpg");
   touch(tmp.path() / "b.png");
   write_text(tmp.path() / "list.csv", "path,age\na/x.jpg,30\nb.png,41.5\nmissing.jpg,20\n");
@@ -455,7 +441,7 @@ TEST(Layouts, CsvDatasetPathsRelativeToRoot) {
 
 TEST(Layouts, CsvPathsOutsideTheRootAreCounted) {
   // Allowed, but announced: a list may name images anywhere, which a user should know when it happens.
-  TempDir tmp;
+  TempDir tmp("test_datasets");
   touch(tmp.path() / "root" / "in.jpg");
   touch(tmp.path() / "out.jpg");
   write_text(tmp.path() / "root" / "list.csv",
@@ -472,7 +458,7 @@ TEST(Layouts, CsvPathsOutsideTheRootAreCounted) {
 // Bad input: clear errors for what cannot be a dataset
 
 TEST(BadInput, ClearErrors) {
-  TempDir tmp;
+  TempDir tmp("test_datasets");
   DatasetOptions options;
   options.root = (tmp.path() / "nowhere").string();
   EXPECT_NE(error_of([&] { CacdDataset ds(options); }).find("data root '" + options.root + "' does not exist"),
@@ -510,7 +496,7 @@ TEST(BadInput, ClearErrors) {
 }
 
 TEST(BadInput, WarningNamesTheFirstFew) {
-  TempDir tmp;
+  TempDir tmp("test_datasets");
   std::string text = "path,age\n";
   for (int i = 0; i < 20; ++i) text.append("m").append(std::to_string(i)).append(".jpg,30\n");
   touch(tmp.path() / "ok.jpg");
@@ -597,7 +583,7 @@ TEST(Split, IdentityDisjointOnRealCacd) {
 }
 
 TEST(Split, WriteCsvReadsBack) {
-  TempDir tmp;
+  TempDir tmp("test_datasets");
   touch(tmp.path() / "img" / "a, b.jpg");
   touch(tmp.path() / "img" / "c.jpg");
   std::vector<Sample> samples(2);
@@ -626,7 +612,7 @@ std::string file_bytes(const fs::path& file) {
 }  // namespace
 
 TEST(DemoFaces, ReadsBackThroughAppaReal) {
-  TempDir tmp;
+  TempDir tmp("test_datasets");
   DemoFacesOptions options;
   options.out = (tmp.path() / "demo").string();
   options.count = 60;

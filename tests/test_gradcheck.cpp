@@ -15,9 +15,7 @@ using Inputs = std::vector<Tensor>;
 // A random f64 leaf with values in [lo, hi] (away from kinks such as 0 for abs and relu when lo > 0).
 Tensor input(const Shape& shape, double lo = -2, double hi = 2, bool requires_grad = true) {
   static Generator gen(99);
-  Tensor t = uniform(shape, lo, hi, gen, {.dtype = DType::f64});
-  if (requires_grad) t.set_requires_grad();
-  return t;
+  return edat::testing::f64_input(gen, shape, lo, hi, requires_grad);
 }
 
 // Values of either sign, but at least 0.1 away from zero.

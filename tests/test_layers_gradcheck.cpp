@@ -19,9 +19,7 @@ using Inputs = std::vector<Tensor>;
 
 Tensor input(const Shape& shape, double lo = -1, double hi = 1, bool requires_grad = true) {
   static Generator gen(17);
-  Tensor t = uniform(shape, lo, hi, gen, {.dtype = DType::f64});
-  if (requires_grad) t.set_requires_grad();
-  return t;
+  return edat::testing::f64_input(gen, shape, lo, hi, requires_grad);
 }
 
 // Distinct values 0.1 apart in a scrambled order, so every max-pool window has one clear maximum.

@@ -13,9 +13,17 @@
 
 #include "layers/kernels.h"
 #include "tensor/backend.h"
+#include "tensor/factory.h"
 #include "tensor/tensor.h"
 
 namespace edat::testing {
+
+// A random f64 tensor, uniform in [lo, hi] from `gen`: by default a leaf requiring grad, as the gradchecks want.
+inline Tensor f64_input(Generator& gen, const Shape& shape, double lo, double hi, bool requires_grad = true) {
+  Tensor t = uniform(shape, lo, hi, gen, {.dtype = DType::f64});
+  if (requires_grad) t.set_requires_grad();
+  return t;
+}
 
 // Passes when every |actual - expected| <= atol + rtol * |expected|; otherwise names the worst element.
 inline ::testing::AssertionResult all_close(const std::vector<double>& actual, const std::vector<double>& expected,

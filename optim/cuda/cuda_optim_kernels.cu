@@ -271,35 +271,17 @@ __global__ void scale_kernel(const Entry* entries, int count, std::int64_t chunk
 class CudaOptimKernels final : public OptimKernels {
  public:
   void sgd_step(const TensorLists& lists, const SgdHyper& hyper) override {
-    if (lists.params.empty()) return;
-    DeviceGuard guard(lists.params[0].device().index);
-    const auto lock = store_.lock();
-    DeviceTables& tables = store_.tables_for(lists);
-    const std::int64_t step_base = prepare(tables, lists);
-    if (tables.chunks() == 0) return;
-    dispatch_floating(lists.params[0].dtype(), "sgd step", [&](auto zero) {
-      using T = decltype(zero);
-      sgd_kernel<T><<<tables.blocks(), kThreads, 0, current_stream()>>>(
+    step(lists, "sgd step", [&](auto zero, const DeviceTables& tables, std::int64_t step_base) {
+      sgd_kernel<decltype(zero)><<<tables.blocks(), kThreads, 0, current_stream()>>>(
           tables.entries(), tables.grads(), tables.count(), tables.chunks(), hyper, step_base);
     });
-    EDAT_CUDA_CHECK_LAUNCH();
-    ++g_launches;
   }
 
   void adam_step(const TensorLists& lists, const AdamHyper& hyper) override {
-    if (lists.params.empty()) return;
-    DeviceGuard guard(lists.params[0].device().index);
-    const auto lock = store_.lock();
-    DeviceTables& tables = store_.tables_for(lists);
-    const std::int64_t step_base = prepare(tables, lists);
-    if (tables.chunks() == 0) return;
-    dispatch_floating(lists.params[0].dtype(), "adam step", [&](auto zero) {
-      using T = decltype(zero);
-      adam_kernel<T><<<tables.blocks(), kThreads, 0, current_stream()>>>(
+    step(lists, "adam step", [&](auto zero, const DeviceTables& tables, std::int64_t step_base) {
+      adam_kernel<decltype(zero)><<<tables.blocks(), kThreads, 0, current_stream()>>>(
           tables.entries(), tables.grads(), tables.count(), tables.chunks(), hyper, step_base);
     });
-    EDAT_CUDA_CHECK_LAUNCH();
-    ++g_launches;
   }
 
   void sum_of_squares(const std::vector<Tensor>& tensors, Tensor& total) override {
@@ -340,6 +322,21 @@ class CudaOptimKernels final : public OptimKernels {
   KernelStats stats() const override { return {g_launches, g_table_uploads, g_grad_uploads}; }
 
  private:
+  // One optimizer step over `lists`: the tables brought up to date, then launch(zero of the element type, tables,
+  // step base) once.
+  template <class Launch>
+  void step(const TensorLists& lists, const char* what, Launch launch) {
+    if (lists.params.empty()) return;
+    DeviceGuard guard(lists.params[0].device().index);
+    const auto lock = store_.lock();
+    DeviceTables& tables = store_.tables_for(lists);
+    const std::int64_t step_base = prepare(tables, lists);
+    if (tables.chunks() == 0) return;
+    dispatch_floating(lists.params[0].dtype(), what, [&](auto zero) { launch(zero, tables, step_base); });
+    EDAT_CUDA_CHECK_LAUNCH();
+    ++g_launches;
+  }
+
   TableStore store_;
 };
 
