@@ -1,5 +1,6 @@
 // CPU throughput of the primitive kernels: f32 matmul in GFLOP/s and elementwise add in GB/s, each measured twice:
-// the raw backend kernel into a preallocated output, and the autograd op (argument checks, a fresh output tensor).
+// the raw backend kernel into a preallocated output, and the autograd op (argument checks, a fresh output tensor);
+// and ResNet-34's 3x3 convolutions, im2col against Winograd.
 // Times are wall-clock (the kernels are OpenMP-parallel); by default each benchmark is repeated 5 times and only
 // the mean/median/stddev/cv are reported. Run: build/bench/bench_cpu_kernels [--benchmark_filter=matmul ...]
 #include <benchmark/benchmark.h>
@@ -9,6 +10,8 @@
 #include <vector>
 
 #include "autograd/ops.h"
+#include "layers/cpu/cpu_layer_kernels.h"
+#include "layers/functional.h"
 #include "tensor/backend.h"
 #include "tensor/factory.h"
 
@@ -77,8 +80,47 @@ void BM_add_op(benchmark::State& state) {
   set_add_counter(state);
 }
 
+// The 3x3 stride-1 convolutions of ResNet-34 at batch 32, 128 px (layer1 .. layer4): forward and data gradient of
+// the CPU kernels, as im2col + GEMM (winograd 0) and as Winograd F(2x2, 3x3) (winograd 1), in GFLOP/s of the direct
+// convolution (2 N K C 9 P Q), so that both are counted alike.
+struct ConvLayer {
+  std::int64_t channels, side;
+};
+constexpr ConvLayer kResnetLayers[] = {{64, 32}, {128, 16}, {256, 8}, {512, 4}};
+constexpr std::int64_t kConvBatch = 32;
+
+void BM_conv3x3(benchmark::State& state) {
+  const ConvLayer layer = kResnetLayers[state.range(0)];
+  const bool backward = state.range(1) == 1, winograd = state.range(2) == 1;
+  const std::int64_t C = layer.channels, side = layer.side;
+  const Tensor x = random_f32({kConvBatch, C, side, side}, 1), w = random_f32({C, C, 3, 3}, 2);
+  Tensor out = empty({kConvBatch, C, side, side});
+  const nn::Conv2dOptions pad1{.pad_h = 1, .pad_w = 1};
+  const bool saved = nn::cpu_impl::conv2d_winograd();
+  nn::cpu_impl::set_conv2d_winograd(winograd);
+  nn::LayerKernels& cpu = nn::cpu_impl::cpu_layer_kernels();
+  for (auto _ : state) {
+    if (backward) {
+      cpu.conv2d_backward_data(x, w, out, pad1);  // dy has x's shape here
+    } else {
+      cpu.conv2d_forward(x, w, Tensor(), out, pad1);
+    }
+    benchmark::DoNotOptimize(out.raw_data());
+    benchmark::ClobberMemory();
+  }
+  nn::cpu_impl::set_conv2d_winograd(saved);
+  state.SetLabel(std::string(backward ? "backward data" : "forward") + (winograd ? ", winograd" : ", im2col"));
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * kConvBatch * C * C * 9 * side * side * 1e-9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+
 }  // namespace
 
+BENCHMARK(BM_conv3x3)
+    ->ArgsProduct({{0, 1, 2, 3}, {0, 1}, {0, 1}})
+    ->ArgNames({"layer", "backward", "winograd"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_matmul_kernel)->Arg(512)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_matmul_op)->Arg(512)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_add_kernel)->UseRealTime()->Unit(benchmark::kMillisecond);

@@ -7,7 +7,9 @@
 #include <limits>
 
 #include "autograd/ops.h"
+#include "layers/cpu/conv2d_geometry.h"
 #include "layers/cpu/cpu_layer_kernels.h"
+#include "layers/cpu/winograd_conv2d_cpu.h"
 #include "layers/functional.h"
 #include "layers/reference/reference_layer_kernels.h"
 #include "tensor/factory.h"
@@ -89,6 +91,94 @@ TEST_P(ConvTest, LayerSizedCasesWithTheDefaultBudget) {
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, ConvTest, ::testing::Values(DType::f32, DType::f64),
                          [](const auto& param_info) { return std::string(dtype_name(param_info.param)); });
+
+// ---- Winograd F(2x2, 3x3): which convolutions take it, and its error against the exact sums ----
+
+// Restores the Winograd switch at scope exit.
+struct WinogradGuard {
+  bool saved = nn::cpu_impl::conv2d_winograd();
+  ~WinogradGuard() { nn::cpu_impl::set_conv2d_winograd(saved); }
+};
+
+nn::cpu_impl::Geometry geometry_of(const ConvCase& c) {
+  return nn::cpu_impl::Geometry(empty(c.x), empty(c.w), empty(c.y()), c.options);
+}
+
+TEST(Winograd, TakesThe3x3Stride1ConvolutionsWithEnoughChannelsAndTiles) {
+  const WinogradGuard guard;
+  nn::cpu_impl::set_conv2d_winograd(true);
+  const Conv2dOptions pad1{.pad_h = 1, .pad_w = 1};
+  auto applies = [](const ConvCase& c) { return nn::cpu_impl::winograd_applies(geometry_of(c)); };
+  EXPECT_TRUE(applies({"ResNet layer1", {8, 64, 28, 28}, {64, 64, 3, 3}, false, pad1}));
+  EXPECT_TRUE(applies({"one sample of 16 x 16 tiles", {1, 16, 32, 32}, {16, 16, 3, 3}, false, pad1}));
+  EXPECT_FALSE(applies({"stride 2", {8, 64, 28, 28}, {64, 64, 3, 3}, false, {.stride_h = 2, .stride_w = 2}}));
+  EXPECT_FALSE(applies({"dilation 2", {8, 64, 28, 28}, {64, 64, 3, 3}, false, {.dilation_h = 2, .dilation_w = 2}}));
+  EXPECT_FALSE(applies({"1x1", {8, 64, 28, 28}, {64, 64, 1, 1}, false, {}}));
+  EXPECT_FALSE(applies({"groups 2", {8, 64, 28, 28}, {64, 32, 3, 3}, false, {.pad_h = 1, .pad_w = 1, .groups = 2}}));
+  EXPECT_FALSE(applies({"8 input channels", {8, 8, 28, 28}, {64, 8, 3, 3}, false, pad1}));
+  EXPECT_FALSE(applies({"padding 3", {8, 64, 28, 28}, {64, 64, 3, 3}, false, {.pad_h = 3, .pad_w = 3}}));
+  EXPECT_FALSE(applies({"196 tiles", {4, 64, 14, 14}, {64, 64, 3, 3}, false, pad1}));
+  nn::cpu_impl::set_conv2d_winograd(false);
+  EXPECT_FALSE(applies({"switched off", {8, 64, 28, 28}, {64, 64, 3, 3}, false, pad1}));
+}
+
+// The largest |actual - exact| over all elements.
+double max_error(const Tensor& actual, const Tensor& exact) {
+  double worst = 0;
+  for (double d : abs(actual.to(DType::f64) - exact.to(DType::f64)).to_vector<double>()) worst = std::max(worst, d);
+  return worst;
+}
+
+// Forward and data gradient, Winograd against im2col, both against the exact sums (the reference kernels in f64):
+// odd and even output sizes (half-used last tiles), padding 0, 1 and 2, rectangles, one sample and several, chunks
+// of several samples and of one. In f32 Winograd's error stays within a small multiple of im2col's (its transforms
+// add a few roundings); in f64 both are exact to 1e-12. The two paths must differ, or Winograd did not run.
+TEST(Winograd, ErrorStaysWithinAFewTimesIm2colsOnEveryTileLayout) {
+  const WinogradGuard guard;
+  const std::vector<ConvCase> cases = {
+      {"14x14 padding 1", {6, 32, 14, 14}, {24, 32, 3, 3}, true, {.pad_h = 1, .pad_w = 1}},
+      {"odd 15x13 padding 1", {5, 16, 15, 13}, {16, 16, 3, 3}, false, {.pad_h = 1, .pad_w = 1}},
+      {"unpadded 18x17", {4, 20, 18, 17}, {18, 20, 3, 3}, true, {}},
+      {"padding 2x0", {5, 16, 11, 20}, {32, 16, 3, 3}, false, {.pad_h = 2, .pad_w = 0}},
+      {"4x4 planes (ResNet layer4), 64 samples", {64, 32, 4, 4}, {32, 32, 3, 3}, false, {.pad_h = 1, .pad_w = 1}},
+      {"one sample, 32x32", {1, 16, 32, 32}, {16, 16, 3, 3}, true, {.pad_h = 1, .pad_w = 1}},
+  };
+  for (DType dtype : {DType::f32, DType::f64}) {
+    for (const ConvCase& c : cases) {
+      for (std::size_t budget : {std::size_t{1} << 30, std::size_t{1}}) {  // whole batch, one sample per chunk
+        struct BudgetGuard {
+          std::size_t saved = nn::cpu_impl::conv2d_column_budget();
+          ~BudgetGuard() { nn::cpu_impl::set_conv2d_column_budget(saved); }
+        } budget_guard;
+        nn::cpu_impl::set_conv2d_column_budget(budget);
+        ASSERT_TRUE(nn::cpu_impl::winograd_applies(geometry_of(c))) << c.name;
+        const Tensor x = rand(c.x, dtype), w = rand(c.w, dtype), dy = rand(c.y(), dtype);
+        const Tensor b = c.bias ? rand({c.w[0]}, dtype) : Tensor();
+        const ConvReference exact = reference_conv(x.to(DType::f64), w.to(DType::f64),
+                                                   b.defined() ? b.to(DType::f64) : Tensor(), dy.to(DType::f64),
+                                                   c.options);
+        Tensor y[2], dx[2];
+        for (int winograd = 0; winograd < 2; ++winograd) {
+          nn::cpu_impl::set_conv2d_winograd(winograd == 1);
+          Tensor xg = x.clone().set_requires_grad();
+          y[winograd] = nn::conv2d(xg, w, b, c.options);
+          y[winograd].backward(dy);
+          dx[winograd] = xg.grad();
+        }
+        const std::string what = std::string(c.name) + " " + dtype_name(dtype) + ", budget " + std::to_string(budget);
+        EXPECT_FALSE(edat::testing::bit_identical(y[1], y[0])) << what << ": Winograd did not run";
+        if (dtype == DType::f64) {
+          EXPECT_LT(max_error(y[1], exact.y), 1e-12) << what;
+          EXPECT_LT(max_error(dx[1], exact.dx), 1e-12) << what;
+        } else {
+          const double floor = 1e-6;  // a few f32 units at the outputs' magnitude
+          EXPECT_LE(max_error(y[1], exact.y), std::max(4 * max_error(y[0], exact.y), floor)) << what << ": y";
+          EXPECT_LE(max_error(dx[1], exact.dx), std::max(4 * max_error(dx[0], exact.dx), floor)) << what << ": dx";
+        }
+      }
+    }
+  }
+}
 
 // The oracle's own checks, independent of any other kernel: its two backwards are the adjoints of its forward
 // (<conv(x, w), dy> = <x, backward_data(dy)> = <w, backward_filter(dy, x)>), on every case.

@@ -1,7 +1,8 @@
 // Same result as reference/conv2d_reference.cpp (the direct loops), made fast by lowering the convolution to
 // im2col + Eigen GEMM for the forward and the filter gradient, GEMM + col2im for the data gradient, in chunks of
 // samples sized for the cache and threads that each take their own samples (docs/learn/02-convolution.md).
-// Depthwise convolutions (one input channel per group) go to the direct kernels of depthwise_conv2d_cpu.h instead.
+// Depthwise convolutions (one input channel per group) go to the direct kernels of depthwise_conv2d_cpu.h instead,
+// and the forward and data gradient of 3x3 stride-1 convolutions to Winograd's F(2x2, 3x3) (winograd_conv2d_cpu.h).
 //
 // Per group g (weights W_g: (Kg, Cg R S)) and a chunk of nb samples, the column matrix holds one row per (c, r, s)
 // and one column per (n, p, q), zero in the padding:
@@ -27,12 +28,12 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <exception>
-#include <memory>
 
 #include "layers/cpu/conv2d_geometry.h"
+#include "layers/cpu/conv2d_work.h"
 #include "layers/cpu/cpu_layer_kernels.h"
 #include "layers/cpu/depthwise_conv2d_cpu.h"
+#include "layers/cpu/winograd_conv2d_cpu.h"
 #include "tensor/cpu/cpu_backend.h"
 
 namespace edat::nn::cpu_impl {
@@ -49,10 +50,6 @@ using ConstMatrixMap = Eigen::Map<const RowMajor<T>>;
 
 // The column buffer of one chunk (per thread) stays under this size (unless one sample alone needs more).
 std::size_t column_budget_bytes = std::size_t{16} << 20;
-// Samples are batched into one GEMM until it is this many columns wide.
-constexpr std::int64_t kTargetWidth = 512;
-// Convolutions below this many multiply-adds run on one thread.
-constexpr double kParallelMacs = 1 << 21;
 
 // Samples per chunk out of `samples`: enough for a GEMM kTargetWidth wide, within the column budget, spread evenly.
 std::int64_t chunk_size(const Geometry& g, std::int64_t samples, std::size_t element_size) {
@@ -64,59 +61,6 @@ std::int64_t chunk_size(const Geometry& g, std::int64_t samples, std::size_t ele
   const std::int64_t chunks = (samples + nb - 1) / nb;
   return (samples + chunks - 1) / chunks;
 }
-
-// How many threads take samples of their own (1: the samples are processed together, see the header comment).
-int sample_threads(const Geometry& g) {
-  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  if (threads == 1 || g.macs() < kParallelMacs || g.N < threads) return 1;
-  return (g.N / threads) * g.pq() >= kTargetWidth / 2 ? threads : 1;
-}
-
-// Runs body(first, last, thread) on up to `threads` threads, each with its share of samples [0, N), and returns how
-// many ran. An exception thrown by one is rethrown after the parallel region (it may not leave the region).
-template <class F>
-int for_each_sample_share(int threads, std::int64_t N, F&& body) {
-  if (threads == 1) {
-    body(std::int64_t{0}, N, 0);
-    return 1;
-  }
-  std::exception_ptr error;
-  int team = 1;
-#pragma omp parallel num_threads(threads)
-  {
-    const std::int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
-    if (t == 0) team = static_cast<int>(n);
-    try {
-      body(N * t / n, N * (t + 1) / n, static_cast<int>(t));
-    } catch (...) {
-#pragma omp critical(edat_conv2d_error)
-      error = std::current_exception();
-    }
-  }
-  if (error) std::rethrow_exception(error);
-  return team;
-}
-
-// A growing, 64-byte aligned scratch buffer per thread and slot, kept between calls so that the training loop
-// neither allocates nor page-faults it again.
-template <class T>
-T* scratch(int slot, std::int64_t count) {
-  struct Buffer {
-    std::unique_ptr<void, decltype(&std::free)> data{nullptr, &std::free};
-    std::size_t bytes = 0;
-  };
-  thread_local Buffer buffers[3];
-  Buffer& b = buffers[slot];
-  const std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(T) + 63) / 64 * 64;
-  if (bytes > b.bytes) {
-    b.data.reset();
-    b.data.reset(std::aligned_alloc(64, bytes));
-    EDAT_CHECK(b.data, "conv2d: cannot allocate a " << bytes << "-byte column buffer");
-    b.bytes = bytes;
-  }
-  return static_cast<T*>(b.data.get());
-}
-enum Slot { kColumns = 0, kStaging = 1, kPartials = 2 };
 
 // col (Cg R S, nb P Q) from samples [n0, n0 + nb) of group grp; parallel over rows.
 template <class T>
@@ -378,6 +322,7 @@ void CpuLayerKernels::conv2d_forward(const Tensor& x, const Tensor& weight, cons
     using T = decltype(tag);
     const T* b = bias.defined() ? bias.data<T>() : nullptr;
     if (g.depthwise()) return depthwise_forward(x.data<T>(), weight.data<T>(), b, y.data<T>(), g);
+    if (winograd_applies(g)) return winograd_forward(x.data<T>(), weight.data<T>(), b, y.data<T>(), g);
     forward(x.data<T>(), weight.data<T>(), b, y.data<T>(), g);
   });
 }
@@ -388,6 +333,7 @@ void CpuLayerKernels::conv2d_backward_data(const Tensor& dy, const Tensor& weigh
   dispatch_floating(dy.dtype(), "conv2d backward", [&](auto tag) {
     using T = decltype(tag);
     if (g.depthwise()) return depthwise_backward_data(dy.data<T>(), weight.data<T>(), dx.data<T>(), g);
+    if (winograd_applies(g)) return winograd_backward_data(dy.data<T>(), weight.data<T>(), dx.data<T>(), g);
     backward_data(dy.data<T>(), weight.data<T>(), dx.data<T>(), g);
   });
 }

@@ -1,5 +1,5 @@
 // The fast CPU layer kernels, each file giving the same result as its textbook counterpart in layers/reference/:
-// convolution as im2col/col2im + Eigen GEMM (conv2d_cpu.cpp), batch norm (batch_norm_cpu.cpp), max and adaptive
+// convolution as im2col/col2im + Eigen GEMM (conv2d_cpu.cpp) or Winograd (winograd_conv2d_cpu.cpp), batch norm (batch_norm_cpu.cpp), max and adaptive
 // average pooling (pooling_cpu.cpp) and the dropout mask (cpu_layer_kernels.cpp). Loops are parallelised with OpenMP
 // over channels or planes. Convolution calls Eigen's GEMM inside its own parallel regions too (a thread per share of
 // samples, or a block of the output per thread), where Eigen runs single-threaded.
@@ -40,5 +40,10 @@ LayerKernels& cpu_layer_kernels();
 // sample per chunk); 16 MiB by default. Tests shrink it to exercise every chunking path on small inputs.
 void set_conv2d_column_budget(std::size_t bytes);
 std::size_t conv2d_column_budget();
+
+// 3x3 stride-1 convolutions run their forward and data gradient as Winograd F(2x2, 3x3) (winograd_conv2d_cpu.h)
+// unless this is switched off (tests compare both ways; EDAT_CONV_WINOGRAD=0 switches it off at start-up).
+void set_conv2d_winograd(bool enabled);
+bool conv2d_winograd();
 
 }  // namespace edat::nn::cpu_impl

@@ -1,0 +1,79 @@
+// How the CPU convolutions (conv2d_cpu.cpp, winograd_conv2d_cpu.cpp) share out their work and memory: threads that
+// each take their own samples, and scratch buffers per thread that are kept between calls.
+#pragma once
+
+#include <omp.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+
+#include "layers/cpu/conv2d_geometry.h"
+#include "tensor/error.h"
+
+namespace edat::nn::cpu_impl {
+
+// Samples are batched into one GEMM until it is this many columns wide.
+constexpr std::int64_t kTargetWidth = 512;
+// Convolutions below this many multiply-adds run on one thread.
+constexpr double kParallelMacs = 1 << 21;
+
+// How many threads take samples of their own (1: the samples are processed together, see conv2d_cpu.cpp's header comment).
+inline int sample_threads(const Geometry& g) {
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (threads == 1 || g.macs() < kParallelMacs || g.N < threads) return 1;
+  return (g.N / threads) * g.pq() >= kTargetWidth / 2 ? threads : 1;
+}
+
+// Runs body(first, last, thread) on up to `threads` threads, each with its share of samples [0, N), and returns how
+// many ran. An exception thrown by one is rethrown after the parallel region (it may not leave the region).
+template <class F>
+int for_each_sample_share(int threads, std::int64_t N, F&& body) {
+  if (threads == 1) {
+    body(std::int64_t{0}, N, 0);
+    return 1;
+  }
+  std::exception_ptr error;
+  int team = 1;
+#pragma omp parallel num_threads(threads)
+  {
+    const std::int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
+    if (t == 0) team = static_cast<int>(n);
+    try {
+      body(N * t / n, N * (t + 1) / n, static_cast<int>(t));
+    } catch (...) {
+#pragma omp critical(edat_conv2d_error)
+      error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+  return team;
+}
+
+// The scratch buffers of a thread: im2col's columns, a staged chunk, the filter gradient's partial sums, and
+// Winograd's transformed weights, inputs and products.
+enum Slot { kColumns, kStaging, kPartials, kWinogradWeights, kWinogradInputs, kWinogradProducts, kSlots };
+
+// A growing, 64-byte aligned scratch buffer per thread and slot, kept between calls so that the training loop
+// neither allocates nor page-faults it again.
+template <class T>
+T* scratch(int slot, std::int64_t count) {
+  struct Buffer {
+    std::unique_ptr<void, decltype(&std::free)> data{nullptr, &std::free};
+    std::size_t bytes = 0;
+  };
+  thread_local Buffer buffers[kSlots];
+  Buffer& b = buffers[slot];
+  const std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(T) + 63) / 64 * 64;
+  if (bytes > b.bytes) {
+    b.data.reset();
+    b.data.reset(std::aligned_alloc(64, bytes));
+    EDAT_CHECK(b.data, "conv2d: cannot allocate a " << bytes << "-byte column buffer");
+    b.bytes = bytes;
+  }
+  return static_cast<T*>(b.data.get());
+}
+
+}  // namespace edat::nn::cpu_impl
