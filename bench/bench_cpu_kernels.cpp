@@ -80,8 +80,8 @@ void BM_add_op(benchmark::State& state) {
   set_add_counter(state);
 }
 
-// The 3x3 stride-1 convolutions of ResNet-34 at batch 32, 128 px (layer1 .. layer4): forward and data gradient of
-// the CPU kernels, as im2col + GEMM (winograd 0) and as Winograd F(2x2, 3x3) (winograd 1), in GFLOP/s of the direct
+// The 3x3 stride-1 convolutions of ResNet-34 at batch 32, 128 px (layer1 .. layer4): forward, data gradient and
+// filter gradient of the CPU kernels, as im2col + GEMM (winograd 0) and as Winograd F(2x2, 3x3) (winograd 1), in GFLOP/s of the direct
 // convolution (2 N K C 9 P Q), so that both are counted alike.
 struct ConvLayer {
   std::int64_t channels, side;
@@ -91,25 +91,26 @@ constexpr std::int64_t kConvBatch = 32;
 
 void BM_conv3x3(benchmark::State& state) {
   const ConvLayer layer = kResnetLayers[state.range(0)];
-  const bool backward = state.range(1) == 1, winograd = state.range(2) == 1;
+  const std::int64_t pass = state.range(1);  // 0 forward, 1 data gradient, 2 filter gradient
+  const bool winograd = state.range(2) == 1;
   const std::int64_t C = layer.channels, side = layer.side;
   const Tensor x = random_f32({kConvBatch, C, side, side}, 1), w = random_f32({C, C, 3, 3}, 2);
-  Tensor out = empty({kConvBatch, C, side, side});
+  Tensor out = empty({kConvBatch, C, side, side}), dw = empty({C, C, 3, 3});
   const nn::Conv2dOptions pad1{.pad_h = 1, .pad_w = 1};
   const bool saved = nn::cpu_impl::conv2d_winograd();
   nn::cpu_impl::set_conv2d_winograd(winograd);
   nn::LayerKernels& cpu = nn::cpu_impl::cpu_layer_kernels();
   for (auto _ : state) {
-    if (backward) {
-      cpu.conv2d_backward_data(x, w, out, pad1);  // dy has x's shape here
-    } else {
-      cpu.conv2d_forward(x, w, Tensor(), out, pad1);
-    }
+    if (pass == 0) cpu.conv2d_forward(x, w, Tensor(), out, pad1);
+    if (pass == 1) cpu.conv2d_backward_data(x, w, out, pad1);  // dy has x's shape here
+    if (pass == 2) cpu.conv2d_backward_filter(x, x, dw, pad1);
     benchmark::DoNotOptimize(out.raw_data());
+    benchmark::DoNotOptimize(dw.raw_data());
     benchmark::ClobberMemory();
   }
   nn::cpu_impl::set_conv2d_winograd(saved);
-  state.SetLabel(std::string(backward ? "backward data" : "forward") + (winograd ? ", winograd" : ", im2col"));
+  const char* passes[] = {"forward", "data gradient", "filter gradient"};
+  state.SetLabel(std::string(passes[pass]) + (winograd ? ", winograd" : ", im2col"));
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * kConvBatch * C * C * 9 * side * side * 1e-9,
                                                  benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -117,8 +118,8 @@ void BM_conv3x3(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(BM_conv3x3)
-    ->ArgsProduct({{0, 1, 2, 3}, {0, 1}, {0, 1}})
-    ->ArgNames({"layer", "backward", "winograd"})
+    ->ArgsProduct({{0, 1, 2, 3}, {0, 1, 2}, {0, 1}})
+    ->ArgNames({"layer", "pass", "winograd"})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_matmul_kernel)->Arg(512)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);

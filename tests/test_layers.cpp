@@ -129,7 +129,7 @@ double max_error(const Tensor& actual, const Tensor& exact) {
   return worst;
 }
 
-// Forward and data gradient, Winograd against im2col, both against the exact sums (the reference kernels in f64):
+// Forward and both gradients, Winograd against im2col, both against the exact sums (the reference kernels in f64):
 // odd and even output sizes (half-used last tiles), padding 0, 1 and 2, rectangles, one sample and several, chunks
 // of several samples and of one. In f32 Winograd's error stays within a small multiple of im2col's (its transforms
 // add a few roundings); in f64 both are exact to 1e-12. The two paths must differ, or Winograd did not run.
@@ -157,23 +157,27 @@ TEST(Winograd, ErrorStaysWithinAFewTimesIm2colsOnEveryTileLayout) {
         const ConvReference exact = reference_conv(x.to(DType::f64), w.to(DType::f64),
                                                    b.defined() ? b.to(DType::f64) : Tensor(), dy.to(DType::f64),
                                                    c.options);
-        Tensor y[2], dx[2];
+        Tensor y[2], dx[2], dw[2];
         for (int winograd = 0; winograd < 2; ++winograd) {
           nn::cpu_impl::set_conv2d_winograd(winograd == 1);
-          Tensor xg = x.clone().set_requires_grad();
-          y[winograd] = nn::conv2d(xg, w, b, c.options);
+          Tensor xg = x.clone().set_requires_grad(), wg = w.clone().set_requires_grad();
+          y[winograd] = nn::conv2d(xg, wg, b, c.options);
           y[winograd].backward(dy);
           dx[winograd] = xg.grad();
+          dw[winograd] = wg.grad();
         }
         const std::string what = std::string(c.name) + " " + dtype_name(dtype) + ", budget " + std::to_string(budget);
         EXPECT_FALSE(edat::testing::bit_identical(y[1], y[0])) << what << ": Winograd did not run";
+        EXPECT_FALSE(edat::testing::bit_identical(dw[1], dw[0])) << what << ": Winograd's filter gradient did not run";
         if (dtype == DType::f64) {
           EXPECT_LT(max_error(y[1], exact.y), 1e-12) << what;
           EXPECT_LT(max_error(dx[1], exact.dx), 1e-12) << what;
+          EXPECT_LT(max_error(dw[1], exact.dw), 1e-10) << what;  // sums over N P Q terms
         } else {
           const double floor = 1e-6;  // a few f32 units at the outputs' magnitude
           EXPECT_LE(max_error(y[1], exact.y), std::max(4 * max_error(y[0], exact.y), floor)) << what << ": y";
           EXPECT_LE(max_error(dx[1], exact.dx), std::max(4 * max_error(dx[0], exact.dx), floor)) << what << ": dx";
+          EXPECT_LE(max_error(dw[1], exact.dw), std::max(4 * max_error(dw[0], exact.dw), 1e-5)) << what << ": dw";
         }
       }
     }

@@ -2,7 +2,7 @@
 // im2col + Eigen GEMM for the forward and the filter gradient, GEMM + col2im for the data gradient, in chunks of
 // samples sized for the cache and threads that each take their own samples (docs/learn/02-convolution.md).
 // Depthwise convolutions (one input channel per group) go to the direct kernels of depthwise_conv2d_cpu.h instead,
-// and the forward and data gradient of 3x3 stride-1 convolutions to Winograd's F(2x2, 3x3) (winograd_conv2d_cpu.h).
+// and all three passes of 3x3 stride-1 convolutions to Winograd's F(2x2, 3x3) (winograd_conv2d_cpu.h).
 //
 // Per group g (weights W_g: (Kg, Cg R S)) and a chunk of nb samples, the column matrix holds one row per (c, r, s)
 // and one column per (n, p, q), zero in the padding:
@@ -344,6 +344,7 @@ void CpuLayerKernels::conv2d_backward_filter(const Tensor& dy, const Tensor& x, 
   dispatch_floating(dy.dtype(), "conv2d backward", [&](auto tag) {
     using T = decltype(tag);
     if (g.depthwise()) return depthwise_backward_filter(dy.data<T>(), x.data<T>(), dweight.data<T>(), g);
+    if (winograd_applies(g)) return winograd_backward_filter(dy.data<T>(), x.data<T>(), dweight.data<T>(), g);
     backward_filter(dy.data<T>(), x.data<T>(), dweight.data<T>(), g);
   });
 }
