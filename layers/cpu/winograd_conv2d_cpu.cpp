@@ -246,18 +246,27 @@ std::int64_t chunk_size(const Problem& p, std::int64_t samples, std::size_t elem
   return (samples + chunks - 1) / chunks;
 }
 
+// Calls body(n0, nb, width, v, o) for each chunk of samples [first, last) in turn: v (16, Cin, width) holds the
+// chunk's transformed input tiles, o is room for (16, Cout, width) of the body's own.
+template <class T, class Body>
+void for_each_chunk(const T* in, const Problem& p, std::int64_t first, std::int64_t last, Body body) {
+  const std::int64_t nb_max = chunk_size(p, last - first, sizeof(T));
+  for (std::int64_t n0 = first; n0 < last; n0 += nb_max) {
+    const std::int64_t nb = std::min(nb_max, last - n0), width = nb * p.tiles();
+    T* v = scratch<T>(kWinogradInputs, kElements * p.Cin * width);
+    T* o = scratch<T>(kWinogradProducts, kElements * p.Cout * width);
+    transform_inputs(in, p, n0, nb, v);
+    body(n0, nb, width, v, o);
+  }
+}
+
 // out = the convolution of `in` with the filters that taps() gives (+ bias), `threads` taking samples.
 template <class T, class Taps>
 void run(const T* in, Taps taps, const T* bias, T* out, const Problem& p, int threads) {
   T* u = scratch<T>(kWinogradWeights, kElements * p.Cout * p.Cin);
   transform_weights(p, taps, u);
   for_each_sample_share(threads, p.N, [&](std::int64_t first, std::int64_t last, int) {
-    const std::int64_t nb_max = chunk_size(p, last - first, sizeof(T));
-    for (std::int64_t n0 = first; n0 < last; n0 += nb_max) {
-      const std::int64_t nb = std::min(nb_max, last - n0), width = nb * p.tiles();
-      T* v = scratch<T>(kWinogradInputs, kElements * p.Cin * width);
-      T* m = scratch<T>(kWinogradProducts, kElements * p.Cout * width);
-      transform_inputs(in, p, n0, nb, v);
+    for_each_chunk(in, p, first, last, [&](std::int64_t n0, std::int64_t nb, std::int64_t width, T* v, T* m) {
       // One GEMM per element; shared out between the threads unless they already took samples of their own.
 #pragma omp parallel for schedule(static) if (threads == 1)
       for (int e = 0; e < kElements; ++e) {
@@ -266,7 +275,7 @@ void run(const T* in, Taps taps, const T* bias, T* out, const Problem& p, int th
             Eigen::Map<const RowMajor<T>>(v + e * p.Cin * width, p.Cin, width);
       }
       transform_outputs(m, bias, p, n0, nb, out);
-    }
+    });
   });
 }
 
@@ -318,13 +327,7 @@ void winograd_backward_filter(const T* dy, const T* x, T* dw, const Geometry& g)
   const int ran = for_each_sample_share(threads, g.N, [&](std::int64_t first, std::int64_t last, int thread) {
     T* du = sums + thread * size;
     std::fill(du, du + size, T(0));
-    if (first == last) return;
-    const std::int64_t nb_max = chunk_size(p, last - first, sizeof(T));
-    for (std::int64_t n0 = first; n0 < last; n0 += nb_max) {
-      const std::int64_t nb = std::min(nb_max, last - n0), width = nb * p.tiles();
-      T* v = scratch<T>(kWinogradInputs, kElements * p.Cin * width);
-      T* z = scratch<T>(kWinogradProducts, kElements * p.Cout * width);
-      transform_inputs(x, p, n0, nb, v);
+    for_each_chunk(x, p, first, last, [&](std::int64_t n0, std::int64_t nb, std::int64_t width, T* v, T* z) {
       transform_output_gradients(dy, p, n0, nb, z);
 #pragma omp parallel for schedule(static) if (threads == 1)
       for (int e = 0; e < kElements; ++e) {
@@ -332,7 +335,7 @@ void winograd_backward_filter(const T* dy, const T* x, T* dw, const Geometry& g)
             Eigen::Map<const RowMajor<T>>(z + e * g.K * width, g.K, width) *
             Eigen::Map<const RowMajor<T>>(v + e * g.C * width, g.C, width).transpose();
       }
-    }
+    });
   });
 #pragma omp parallel for schedule(static) if (g.K * g.C * kElements > kParallelGrain)
   for (std::int64_t k = 0; k < g.K; ++k) {
