@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <cmath>
 #include <csignal>
@@ -81,6 +82,19 @@ ModelDescription describe(const TrainConfig& c, const data::Dataset& train) {
   }
   return d;
 }
+
+// Adds the seconds its scope lasts to a counter.
+class ScopedSeconds {
+ public:
+  explicit ScopedSeconds(double& total) : total_(total), start_(std::chrono::steady_clock::now()) {}
+  ~ScopedSeconds() { total_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+  ScopedSeconds(const ScopedSeconds&) = delete;
+  ScopedSeconds& operator=(const ScopedSeconds&) = delete;
+
+ private:
+  double& total_;
+  std::chrono::steady_clock::time_point start_;
+};
 
 bool batch_norm_in_training(models::Backbone& model) {
   for (auto& [name, module] : model.named_modules())
@@ -349,6 +363,11 @@ RunResult Trainer::run() {
   while (progress_.epoch < config_.epochs && status == RunStatus::completed) {
     train_epoch(progress_.epoch, status);
   }
+  if (reducer_ && step_seconds_ > 0) {
+    log("data parallel: %.1f%% of the training steps' time was spent in collectives (%.2f of %.2f s: waiting for the "
+        "other processes, and for the gradient reductions of %zu bucket(s) that backward did not hide)\n",
+        100 * collective_seconds_ / step_seconds_, collective_seconds_, step_seconds_, reducer_->buckets());
+  }
   return finish(status);
 }
 
@@ -359,9 +378,11 @@ void Trainer::train_epoch(std::int64_t epoch, RunStatus& status) {
   model_->train();
   train_loader_->start_epoch(static_cast<std::uint64_t>(epoch), first);
   while (auto batch = train_loader_->next()) {
+    const ScopedSeconds step_time(step_seconds_);
     // The global batch: its size and the smallest part a process has (all the same with one process).
     std::size_t global_size = batch->size(), smallest_part = batch->size();
     if (comm_.distributed()) {
+      const ScopedSeconds waiting(collective_seconds_);
       const std::vector<double> parts = comm_.all_gather({static_cast<double>(batch->size())}, "the batch sizes");
       global_size = static_cast<std::size_t>(std::accumulate(parts.begin(), parts.end(), 0.0));
       smallest_part = static_cast<std::size_t>(*std::min_element(parts.begin(), parts.end()));
@@ -372,7 +393,11 @@ void Trainer::train_epoch(std::int64_t epoch, RunStatus& status) {
                progress_.loss_count ? progress_.loss_sum / static_cast<double>(progress_.loss_count) : 0);
     const bool at_max = config_.max_steps > 0 && progress_.step >= config_.max_steps;
     // A signal on any process stops every process after this same step.
-    const bool stop = comm_.distributed() ? comm_.any(stop_requested(), "the stop flag") : stop_requested();
+    bool stop = stop_requested();
+    if (comm_.distributed()) {
+      const ScopedSeconds waiting(collective_seconds_);
+      stop = comm_.any(stop, "the stop flag");
+    }
     if (at_max || stop) {
       bar.finish();
       status = at_max ? RunStatus::max_steps : RunStatus::interrupted;
@@ -425,7 +450,10 @@ void Trainer::train_step(const data::Batch& batch, std::size_t global_size, std:
   Tensor loss = objective_->loss(model_->forward(batch.images), batch.ages);
   const double share = static_cast<double>(batch.size()) / static_cast<double>(global_size);
   double value = loss.item();
-  if (reducer_) value = comm_.sum(value * share, "the training loss");  // the same on every process
+  if (reducer_) {
+    const ScopedSeconds waiting(collective_seconds_);
+    value = comm_.sum(value * share, "the training loss");  // the same on every process
+  }
   if (!std::isfinite(value)) {
     bar.finish();
     throw Error(non_finite_loss_message(value, epoch, batch.index));
@@ -435,6 +463,7 @@ void Trainer::train_step(const data::Batch& batch, std::size_t global_size, std:
       const auto hook = reducer_->hook();
       (loss * share).backward();
     }
+    const ScopedSeconds waiting(collective_seconds_);
     reducer_->finish();
   } else {
     loss.backward();

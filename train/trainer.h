@@ -94,6 +94,7 @@ class Trainer {
   TrainConfig config_;
   dist::Communicator& comm_;
   std::unique_ptr<dist::GradientReducer> reducer_;  // with more than one process
+  double step_seconds_ = 0, collective_seconds_ = 0;  // training steps, and their time in collectives
   Device device_;
   Splits splits_;
   std::unique_ptr<AgeObjective> objective_;
