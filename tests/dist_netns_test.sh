@@ -9,10 +9,7 @@
 set -uo pipefail
 bin=$1 tests_bin=$2 scratch=$3 with_mpi=$4
 source "$(dirname "${BASH_SOURCE[0]}")/script_test_lib.sh"  # fail, expect, $failures
-if [[ $with_mpi != ON ]] || ! command -v mpirun >/dev/null; then
-  echo "skipped: edat was built without MPI or mpirun is absent (apt-get install libopenmpi-dev openmpi-bin)"
-  exit 77
-fi
+require_mpi "$with_mpi"
 if [[ $(id -u) -ne 0 ]] || ! command -v ip >/dev/null; then
   echo "skipped: network namespaces need root and ip (iproute2)"
   exit 77

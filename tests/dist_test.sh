@@ -15,10 +15,7 @@
 set -uo pipefail
 bin=$1 tests_bin=$2 scratch=$3 with_mpi=$4
 source "$(dirname "${BASH_SOURCE[0]}")/script_test_lib.sh"  # fail, expect, $failures
-if [[ $with_mpi != ON ]] || ! command -v mpirun >/dev/null; then
-  echo "skipped: edat was built without MPI or mpirun is absent (apt-get install libopenmpi-dev openmpi-bin)"
-  exit 77
-fi
+require_mpi "$with_mpi"
 rm -rf "$scratch" && mkdir -p "$scratch" && cd "$scratch" || exit 1
 
 export OMP_NUM_THREADS=1  # 2 processes on 2 cores
