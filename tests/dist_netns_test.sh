@@ -51,4 +51,5 @@ grep -q "launched on 192.0.2.2 in $b" agent.log || fail "no process was launched
 expect 0 "largest relative difference" -- "$tests_bin/compare_weights" two/last.safetensors one/last.safetensors 1e-5
 
 echo "$failures failure(s)"
+((failures == 0)) && rm -rf "$scratch"  # kept for inspection when something failed
 exit $((failures > 0))

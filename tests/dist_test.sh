@@ -50,6 +50,7 @@ for key in mae rmse images; do
   awk -v a="$one" -v b="$two" 'BEGIN { d = a - b; exit !(d * d <= 1e-10 * (a * a + 1e-30)) }' ||
     fail "test $key: one process $one, two processes $two"
 done
+rm -rf one_* two_*  # each run folder holds about 200 MB of weights and checkpoints
 
 # ---- stop and resume: the same global batches in the same order ----
 "${mpirun2[@]}" "${train[@]}" --epochs 2 --out straight >straight.log 2>&1 || fail "straight: $(tail -3 straight.log)"
@@ -59,6 +60,7 @@ expect 0 "largest relative difference 0 " -- same resumed/final.safetensors stra
 "${mpirun2[@]}" "${train[@]}" --epochs 2 --max-steps 2 --out fewer >fewer.log 2>&1 || fail "$(tail -3 fewer.log)"
 expect 0 "checkpoint was written by 2 process\(es\), this run has 1: .*not bit-identical" -- \
   "$bin/train_resnet" --resume fewer --max-steps 3
+rm -rf straight resumed fewer
 
 # ---- rank 0 alone writes: each process starts in its own folder with the same relative --out ----
 mkdir -p r0 r1
@@ -72,6 +74,7 @@ done
 expect 1 "rank 1 of 2: settings differ from rank 0's: --lr 0.02 \(rank 0: 0.01\)" -- \
   mpirun --oversubscribe --allow-run-as-root -x OMP_NUM_THREADS -np 1 "${train[@]}" --out differ : \
   -np 1 "${train[@]}" --lr 0.02 --out differ
+rm -rf r0 r1 differ
 
 # ---- signals, a killed process, a hung one ----
 # start_long NAME [FLAGS]: a long 2-process run in the background; waits for its first checkpoint. Sets $job.
@@ -124,4 +127,5 @@ grep -q "rank 0 of 2: .* did not complete within 15 s (--dist-timeout): another 
   hung.log || fail "a hung process: no timeout message: $(tail -5 hung.log)"
 
 echo "$failures failure(s)"
+((failures == 0)) && rm -rf "$scratch"  # kept for inspection when something failed
 exit $((failures > 0))
