@@ -8,6 +8,7 @@
 #include "dist/communicator.h"
 #include "dist/gradient_reducer.h"
 #include "layers/functional.h"
+#include "tensor/backend.h"
 #include "tensor/factory.h"
 #include "tests/test_util.h"
 
@@ -65,6 +66,24 @@ TEST(GradientReducer, SumsEveryGradientOverTheProcesses) {
     ASSERT_TRUE(unused.grad().defined());
     EXPECT_EQ(unused.grad().to_vector<double>(), (std::vector<double>{0, 0}));
   }
+}
+
+// The same through NCCL on the GPUs: one process per GPU, cuda:<local rank> (needs as many GPUs on each machine as
+// processes there; NCCL does not share a GPU between processes of one communicator). Unverified: no GPU here.
+TEST(GradientReducer, SumsCudaGradientsThroughNccl) {
+  if (!comm().distributed()) GTEST_SKIP() << "one process: no reduction to make (run under mpirun -np 2 with 2 GPUs)";
+  if (!cuda::is_available() || cuda::device_count() <= comm().local_rank())
+    GTEST_SKIP() << "needs a GPU per process: " << (cuda::is_available() ? "too few GPUs" : cuda::unavailable_reason());
+  const int n = comm().size(), r = comm().rank();
+  const Device gpu = Device::cuda(comm().local_rank());
+  Tensor a = full({1000}, 1.0, {.device = gpu, .requires_grad = true});
+  dist::GradientReducer reducer(comm(), {a});
+  {
+    const auto hook = reducer.hook();
+    sum(a * static_cast<double>(r + 1)).backward();
+  }
+  reducer.finish();
+  EXPECT_TRUE(all_close(a.grad().cpu(), std::vector<double>(1000, triangle(n)), 0));
 }
 
 // y = sum over processes of x; each process's loss is y (rank + 1), so dx = sum over processes of (rank + 1).
