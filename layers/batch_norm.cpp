@@ -18,8 +18,8 @@ CrossProcessSum& batch_norm_sync() {
 }
 
 // Training-mode batch norm over the batches of all processes, from differentiable ops: the mean and the biased
-// variance of every process's values (two cross-process sums, two more in backward), then the running statistics
-// updated as the kernel does with the global count.
+// variance of every process's values (the count and two sums across processes, two more in backward), then the
+// running statistics updated as the kernel does, with the global count.
 Tensor synchronised_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                                const Tensor& running_var, double momentum, double eps, const CrossProcessSum& across) {
   std::vector<std::int64_t> dims{0};

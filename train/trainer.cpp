@@ -364,9 +364,11 @@ RunResult Trainer::run() {
     train_epoch(progress_.epoch, status);
   }
   if (reducer_ && step_seconds_ > 0) {
-    log("data parallel: %.1f%% of the training steps' time was spent in collectives (%.2f of %.2f s: waiting for the "
-        "other processes, and for the gradient reductions of %zu bucket(s) that backward did not hide)\n",
-        100 * collective_seconds_ / step_seconds_, collective_seconds_, step_seconds_, reducer_->buckets());
+    log("data parallel: %.1f%% of the training steps' time was spent in collectives (%.2f of %.2f s; %.2f s of it "
+        "waiting after backward for the gradient reductions of %zu bucket(s) that backward did not hide, the rest "
+        "agreeing with the other processes on batch sizes, loss and stopping)\n",
+        100 * collective_seconds_ / step_seconds_, collective_seconds_, step_seconds_, reducer_->waiting_seconds(),
+        reducer_->buckets());
   }
   return finish(status);
 }
