@@ -1,6 +1,7 @@
 // compare_weights A.safetensors B.safetensors RTOL: exit 0 when both files hold the same tensor names and shapes and
 // every tensor of A is within RTOL of B's, relative to B's largest magnitude (max |a - b| <= RTOL max |b|; RTOL 0:
-// bit-identical values); otherwise exit 1 naming the worst tensor. For the data-parallel tests (dist_test.sh).
+// bit-identical values); otherwise exit 1 naming the worst tensor. COMPARE_WEIGHTS_ALL=1 prints every tensor. For the
+// data-parallel tests (dist_test.sh).
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
