@@ -12,6 +12,7 @@
 #include <string>
 
 #include "data/loader.h"
+#include "dist/communicator.h"
 #include "models/backbone.h"
 #include "tensor/error.h"
 #include "train/config.h"
@@ -88,6 +89,8 @@ int main(int argc, char** argv) {
     if (result.status == train::RunStatus::interrupted) return 130;  // the shell's code for "stopped by a signal"
     return 0;
   } catch (const std::exception& e) {
+    // Under mpirun the other processes may be waiting for this one in a collective: the error ends them all.
+    if (dist::launcher_world_size() > 1) dist::world().abort(std::string("train_resnet: error: ") + e.what());
     std::fflush(stdout);
     std::fprintf(stderr, "train_resnet: error: %s\n", e.what());
     return 1;

@@ -62,6 +62,8 @@ Tensor record(const char* name, Tensor output, const std::vector<Tensor>& inputs
 
 namespace {
 
+thread_local const GradReadyFn* grad_ready_hook = nullptr;
+
 // Adds g into a leaf's .grad: the first gradient is stored (stolen when nobody else holds it), later ones are added
 // in place, which is what makes .grad accumulate across backward() calls until zero_grad().
 void accumulate_into_leaf(TensorImpl& leaf, Tensor g) {
@@ -92,7 +94,21 @@ std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>
   return {post_order.rbegin(), post_order.rend()};
 }
 
+// For the GradReadyHook: how many edges of the graph's nodes point at each leaf; a leaf is ready at its last.
+std::unordered_map<TensorImpl*, int> leaf_uses(const std::vector<std::shared_ptr<Node>>& order) {
+  std::unordered_map<TensorImpl*, int> uses;
+  for (const std::shared_ptr<Node>& node : order)
+    for (const Edge& edge : node->edges())
+      if (edge.leaf) ++uses[edge.leaf.get()];
+  return uses;
+}
+
 }  // namespace
+
+GradReadyHook::GradReadyHook(GradReadyFn on_ready) : on_ready_(std::move(on_ready)), previous_(grad_ready_hook) {
+  grad_ready_hook = &on_ready_;
+}
+GradReadyHook::~GradReadyHook() { grad_ready_hook = previous_; }
 
 void run_backward(const Tensor& root, const Tensor& grad) {
   EDAT_CHECK(root.defined(), "backward: called on an undefined tensor");
@@ -116,9 +132,17 @@ void run_backward(const Tensor& root, const Tensor& grad) {
   // Hold the root node so the graph stays alive while we walk it, whatever the caller drops.
   std::shared_ptr<Node> root_node = root.grad_fn();
   std::unordered_map<Node*, Tensor> pending{{root_node.get(), seed.detach()}};
-  for (const std::shared_ptr<Node>& node : topological_order(root_node)) {
+  const std::vector<std::shared_ptr<Node>> order = topological_order(root_node);
+  const GradReadyFn* const hook = grad_ready_hook;
+  std::unordered_map<TensorImpl*, int> uses = hook ? leaf_uses(order) : std::unordered_map<TensorImpl*, int>{};
+  auto report_ready_leaves = [&](const std::vector<Edge>& edges) {
+    for (const Edge& edge : edges)
+      if (edge.leaf && --uses[edge.leaf.get()] == 0) (*hook)(*edge.leaf);
+  };
+  for (const std::shared_ptr<Node>& node : order) {
     auto found = pending.find(node.get());
     if (found == pending.end()) {  // no gradient reached it (all paths gave none): nothing to propagate
+      if (hook) report_ready_leaves(node->edges());
       node->release();
       continue;
     }
@@ -137,6 +161,7 @@ void run_backward(const Tensor& root, const Tensor& grad) {
         slot = slot.defined() ? add(slot, grads[i]) : std::move(grads[i]);
       }
     }
+    if (hook) report_ready_leaves(edges);
   }
 }
 

@@ -49,6 +49,23 @@ class Node {
   BackwardFn backward_;
 };
 
+// While a GradReadyHook lives, backward() on this thread calls it for each leaf once the leaf's gradient of this
+// backward is complete: every node with an edge to it has run (a leaf no gradient reached is reported too, its
+// .grad unchanged). Data-parallel training (dist/gradient_reducer.h) starts reducing gradients from there while the
+// rest of backward runs. Without a hook backward does no extra work.
+using GradReadyFn = std::function<void(TensorImpl& leaf)>;
+class GradReadyHook {
+ public:
+  explicit GradReadyHook(GradReadyFn on_ready);
+  ~GradReadyHook();
+  GradReadyHook(const GradReadyHook&) = delete;
+  GradReadyHook& operator=(const GradReadyHook&) = delete;
+
+ private:
+  GradReadyFn on_ready_;
+  const GradReadyFn* previous_;
+};
+
 // Attaches a node to `output` when grad mode is on and some input requires grad; returns output.
 // `backward` captures what it needs from the forward (saved with detach(), so the graph holds no cycle).
 Tensor record(const char* name, Tensor output, const std::vector<Tensor>& inputs, BackwardFn backward);

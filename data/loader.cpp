@@ -34,6 +34,8 @@ Loader::Loader(const Dataset& dataset, Compose transforms, LoaderOptions options
   EDAT_CHECK(dataset_.size() > 0, who << ": the dataset is empty");
   EDAT_CHECK(options_.batch_size > 0, who << ": batch_size " << options_.batch_size << " must be positive");
   EDAT_CHECK(options_.workers >= 0, who << ": workers " << options_.workers << " must not be negative");
+  EDAT_CHECK(options_.shards > 0 && options_.shard >= 0 && options_.shard < options_.shards,
+             who << ": shard " << options_.shard << " of " << options_.shards << " is not a shard");
   EDAT_CHECK(options_.prefetch >= 0, who << ": prefetch " << options_.prefetch << " must not be negative");
   EDAT_CHECK(options_.device.is_cpu() || cuda::is_available(),
              who << ": batches for " << options_.device.str() << " need a CUDA device, and there is none: "
@@ -99,7 +101,11 @@ void Loader::start_epoch(std::uint64_t epoch, std::size_t first_batch) {
 
 std::vector<std::size_t> Loader::batch_indices(std::size_t batch_index) const {
   const std::size_t b = static_cast<std::size_t>(options_.batch_size);
-  const std::size_t first = batch_index * b, last = std::min(first + b, order_.size());
+  const std::size_t global_first = batch_index * b, global_last = std::min(global_first + b, order_.size());
+  // Shard k of n holds [k m / n, (k + 1) m / n) of the m samples: sizes differ by at most one, none overlap.
+  const std::size_t m = global_last - global_first, k = static_cast<std::size_t>(options_.shard),
+                    n = static_cast<std::size_t>(options_.shards);
+  const std::size_t first = global_first + k * m / n, last = global_first + (k + 1) * m / n;
   return std::vector<std::size_t>(order_.begin() + static_cast<std::ptrdiff_t>(first),
                                   order_.begin() + static_cast<std::ptrdiff_t>(last));
 }

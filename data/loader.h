@@ -62,6 +62,10 @@ struct LoaderOptions {
   int named_skips = 5;           // bad images named in warnings; the rest are only counted
   // Where warnings go (default: "warning: ..." lines on stderr). Called from worker threads, one call at a time.
   std::function<void(const std::string&)> warn{};
+  // Data-parallel training (dist/): this process takes part `shard` of `shards` of every batch, a contiguous slice
+  // of the batch_size samples the single-process loader would give, so the global batches and their order are the
+  // single-process ones whatever the number of processes. Batch::index and batches_per_epoch() stay global.
+  int shard = 0, shards = 1;
 };
 
 struct Batch {

@@ -10,6 +10,44 @@
 namespace edat::nn {
 using namespace ops_detail;
 
+namespace {
+
+CrossProcessSum& batch_norm_sync() {
+  static CrossProcessSum sum;
+  return sum;
+}
+
+// Training-mode batch norm over the batches of all processes, from differentiable ops: the mean and the biased
+// variance of every process's values (the count and two sums across processes, two more in backward), then the
+// running statistics updated as the kernel does, with the global count.
+Tensor synchronised_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                               const Tensor& running_var, double momentum, double eps, const CrossProcessSum& across) {
+  std::vector<std::int64_t> dims{0};
+  for (std::int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  Shape per_channel(static_cast<std::size_t>(x.dim()), 1);
+  per_channel[1] = x.size(1);
+  const Options options{.dtype = x.dtype(), .device = x.device()};
+  const double count = across(full({1}, static_cast<double>(x.numel() / x.size(1)), options)).item();
+  EDAT_CHECK(count > 1, "batch_norm: training needs more than one value per channel over all processes, got "
+                            << count << " (input here " << x.desc() << ")");
+  const Tensor mean = across(sum(x, dims)) / count;
+  const Tensor centred = x - reshape(mean, per_channel);
+  const Tensor var = across(sum(centred * centred, dims)) / count;
+  Tensor scale = 1.0 / sqrt(var + eps);
+  if (weight.defined()) scale = weight * scale;
+  Tensor y = centred * reshape(scale, per_channel);
+  if (bias.defined()) y = y + reshape(bias, per_channel);
+  NoGradGuard no_grad;
+  if (running_mean.defined()) running_mean.copy_(running_mean * (1 - momentum) + mean.detach() * momentum);
+  if (running_var.defined())
+    running_var.copy_(running_var * (1 - momentum) + var.detach() * (momentum * count / (count - 1)));
+  return y;
+}
+
+}  // namespace
+
+void set_batch_norm_sync(CrossProcessSum sum_across_processes) { batch_norm_sync() = std::move(sum_across_processes); }
+
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum, double eps) {
   check_floating("batch_norm", x);
@@ -40,6 +78,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
     return x * reshape(scale, per_channel) + reshape(shift, per_channel);
   }
 
+  if (batch_norm_sync()) return synchronised_batch_norm(x, weight, bias, running_mean, running_var, momentum, eps,
+                                                       batch_norm_sync());
   const std::int64_t spatial = x.numel() / std::max<std::int64_t>(N * C, 1);
   EDAT_CHECK(N * spatial > 1, "batch_norm: training needs more than one value per channel, got input " << x.desc());
   const Options options{.dtype = x.dtype(), .device = x.device()};

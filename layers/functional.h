@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "tensor/random.h"
 #include "tensor/tensor.h"
@@ -33,6 +34,12 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 // Evaluation: normalises with running_mean / running_var. weight and bias (C) may be undefined (no affine).
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+
+// Synchronised batch norm (dist/, --sync-bn): while a sum is set, training-mode batch_norm takes its mean and
+// variance over every process's batch, `sum_across_processes` summing a tensor over the processes differentiably (its
+// backward sums the gradients the same way). Unset (the default): each process's own batch, as a single process.
+using CrossProcessSum = std::function<Tensor(const Tensor&)>;
+void set_batch_norm_sync(CrossProcessSum sum_across_processes);
 
 struct Pool2dOptions {
   std::int64_t kernel_h = 2, kernel_w = 2;

@@ -27,6 +27,9 @@ packages=(
   nlohmann-json3-dev     # safetensors headers, configs
   libzip-dev             # PyTorch .pth files (zip format)
   libdlib-dev            # face detection for crop_faces (optional at build time: without it crop_faces is skipped)
+  libopenmpi-dev openmpi-bin  # data-parallel training under mpirun (dist/; optional at build time: EDAT_MPI)
+  iproute2               # ip netns: the multi-host data-parallel test (tests/dist_netns_test.sh)
+  procps                 # pgrep, for the data-parallel signal tests
 )
 
 missing=()

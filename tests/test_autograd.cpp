@@ -1,5 +1,7 @@
 // The autograd engine: gradients from a scalar and with an explicit gradient, accumulation, diamonds, reverse
 // topological order, no_grad, detach, and the graph being freed by backward.
+#include <cmath>
+#include <set>
 #include <thread>
 
 #include "autograd/grad_mode.h"
@@ -71,6 +73,32 @@ TEST(Autograd, ReverseTopologicalOrderWithPathsOfUnequalLength) {
   Tensor d = b + c;      // dd/da = e^a + 3 e^(3a)
   d.backward(ones_like(d));
   EXPECT_NEAR(a.grad().item(), std::exp(1.5) + 3 * std::exp(4.5), 1e-9);
+}
+
+// The GradReadyHook (dist/gradient_reducer.h) hears of each leaf once, after its last contribution: `late` is used
+// near the loss and again deep in the graph, so its gradient is complete only after the deeper use has run.
+TEST(Autograd, GradReadyHookReportsEachLeafOnceItsGradientIsComplete) {
+  Tensor early = leaf({2}), late = leaf({3}), unused_branch = leaf({5});
+  std::vector<std::pair<TensorImpl*, double>> reports;
+  {
+    autograd::GradReadyHook hook([&](TensorImpl& t) {
+      reports.emplace_back(&t, t.grad.defined() ? t.grad.item() : NAN);
+    });
+    Tensor deep = exp(late * early);             // late's deep use
+    Tensor y = deep * late + unused_branch * 0.0;  // and its shallow one
+    y.backward(ones_like(y));
+  }
+  ASSERT_EQ(reports.size(), 3u);
+  std::set<TensorImpl*> distinct;
+  for (const auto& [impl, value] : reports) {
+    distinct.insert(impl);
+    EXPECT_EQ(value, impl->grad.item());  // nothing was added after the report
+  }
+  EXPECT_EQ(distinct.size(), 3u);
+  EXPECT_NEAR(late.grad().item(), std::exp(6.0) * (1 + 6.0), 1e-6);
+  // Without a hook, backward reports nothing (the hook's scope has ended).
+  sum(late * 2.0).backward();
+  EXPECT_EQ(reports.size(), 3u);
 }
 
 TEST(Autograd, BackwardOfALeaf) {

@@ -128,6 +128,52 @@ TEST(Loader, BatchesDoNotDependOnTheWorkerCount) {
   EXPECT_NE(one[0], one[16]);  // epoch 1 differs from epoch 0
 }
 
+// Data-parallel shards (dist/): each global batch is cut into contiguous slices, one per process; together they are
+// the single-process batch (same samples, same augmented pixels), disjoint across shards, covering the epoch, and a
+// shard resumed mid-epoch continues with the same slices.
+TEST(Loader, ShardsSplitEachGlobalBatch) {
+  TempDir dir("loader");
+  ListDataset dataset("toy", write_images(dir, 23));
+  const LoaderOptions whole{.batch_size = 5, .seed = 4, .workers = 1};
+  Loader single(dataset, augmenting(), whole);
+  const auto expected = whole_epoch(single, 1);
+  for (int shards : {2, 3}) {
+    std::vector<std::vector<Batch>> parts;
+    for (int k = 0; k < shards; ++k) {
+      LoaderOptions options = whole;
+      options.shard = k, options.shards = shards;
+      Loader loader(dataset, augmenting(), options);
+      EXPECT_EQ(loader.batches_per_epoch(), single.batches_per_epoch());
+      parts.push_back(whole_epoch(loader, 1));
+      // Resuming at batch 2 gives this shard's batches 2.. again.
+      loader.start_epoch(1, 2);
+      auto resumed = loader.next();
+      ASSERT_TRUE(resumed);
+      EXPECT_EQ(resumed->index, 2u);
+      EXPECT_EQ(resumed->indices, parts.back()[2].indices);
+    }
+    std::set<std::size_t> seen;
+    for (std::size_t b = 0; b < expected.size(); ++b) {
+      std::vector<std::size_t> joined;
+      std::vector<float> pixels;
+      for (int k = 0; k < shards; ++k) {
+        const Batch& part = parts[static_cast<std::size_t>(k)][b];
+        EXPECT_EQ(part.index, b);
+        EXPECT_LE(part.size(), expected[b].size() / static_cast<std::size_t>(shards) + 1);
+        joined.insert(joined.end(), part.indices.begin(), part.indices.end());
+        const std::vector<float> p = part.images.to_vector<float>();
+        pixels.insert(pixels.end(), p.begin(), p.end());
+        for (std::size_t i : part.indices) EXPECT_TRUE(seen.insert(i).second);
+      }
+      EXPECT_EQ(joined, expected[b].indices) << shards << " shards, batch " << b;
+      EXPECT_EQ(pixels, expected[b].images.to_vector<float>()) << shards << " shards, batch " << b;  // bit-identical
+    }
+    EXPECT_EQ(seen.size(), dataset.size());  // disjoint (no insert failed) and covering
+    seen.clear();
+  }
+  EXPECT_TRUE(throws_with([&] { Loader(dataset, augmenting(), {.shard = 2, .shards = 2}); }, {"shard 2 of 2"}));
+}
+
 TEST(Loader, DecodingOnlyTheBoxGivesTheSameBatches) {
   // JPEGs whose transforms start with a crop are decoded only in that box (LoaderOptions::decode_boxes): the
   // batches equal those of whole decodes, for a random crop and a random resized crop, JPEG and PNG samples.

@@ -39,9 +39,19 @@ using edat::testing::bit_identical;
 using edat::testing::throws_with;
 using train::TrainConfig;
 
+// This process's temporary directory: its runs' weights and checkpoints (hundreds of MB) are removed when every
+// test of the process passed, kept for inspection otherwise.
+fs::path process_temp_dir() { return fs::temp_directory_path() / ("edat_test_train_" + std::to_string(::getpid())); }
+struct RemoveTempDirWhenPassed : ::testing::Environment {
+  void TearDown() override {
+    if (::testing::UnitTest::GetInstance()->Passed()) fs::remove_all(process_temp_dir());
+  }
+};
+const auto* const remove_temp_dir = ::testing::AddGlobalTestEnvironment(new RemoveTempDirWhenPassed);
+
 // A fresh folder under the test's temporary directory.
 fs::path temp_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("edat_test_train_" + std::to_string(::getpid())) / name;
+  const fs::path dir = process_temp_dir() / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;

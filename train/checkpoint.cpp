@@ -30,7 +30,8 @@ json progress_json(const TrainProgress& p) {
           {"loss_count", p.loss_count},
           {"best_valid_mae", std::isfinite(p.best_valid_mae) ? json(p.best_valid_mae) : json(nullptr)},
           {"best_epoch", p.best_epoch},
-          {"history", p.history}};
+          {"history", p.history},
+          {"processes", p.processes}};
 }
 
 TrainProgress progress_from(const json& j) {
@@ -44,6 +45,7 @@ TrainProgress progress_from(const json& j) {
       j.at("best_valid_mae").is_null() ? std::numeric_limits<double>::infinity() : j.at("best_valid_mae").get<double>();
   p.best_epoch = j.at("best_epoch");
   p.history = j.at("history").get<std::vector<EpochMetrics>>();
+  p.processes = j.value("processes", std::int64_t{1});  // checkpoints from before data-parallel training
   return p;
 }
 

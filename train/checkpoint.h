@@ -46,6 +46,7 @@ struct TrainProgress {
   double best_valid_mae = std::numeric_limits<double>::infinity();
   std::int64_t best_epoch = 0;  // 1-based; 0: none yet
   std::vector<EpochMetrics> history;
+  std::int64_t processes = 1;  // data-parallel processes of the run that wrote it (mpirun -np)
 };
 
 void save_checkpoint(const std::string& path, models::Backbone& model, const optim::Optimizer& optimizer,

@@ -75,12 +75,19 @@ const std::vector<Setting>& settings() {
       {"seed", &C::seed, "seed of initialisation, shuffling, augmentation, dropout and splits"},
       {"out", &C::out, "run folder (default: runs/DATASET-ARCH-DATE-TIME)"},
       {"progress-seconds", &C::progress_seconds, "seconds between progress lines when stdout is not a terminal"},
+      {"sync-bn", &C::sync_bn,
+       "under mpirun: batch norm takes its statistics over every process's part of the batch (default: each its own, "
+       "as PyTorch's DDP)"},
+      {"dist-timeout", &C::dist_timeout,
+       "under mpirun: seconds a process waits for the others in a collective before aborting the job (a process "
+       "died or hangs)"},
   };
   return table;
 }
 
 bool may_change_on_resume(const std::string& name) {
-  return name == "epochs" || name == "max-steps" || name == "workers" || name == "progress-seconds";
+  return name == "epochs" || name == "max-steps" || name == "workers" || name == "progress-seconds" ||
+         name == "dist-timeout";
 }
 
 nlohmann::json to_json(const TrainConfig& config) {
@@ -260,6 +267,7 @@ void validate(const TrainConfig& c) {
   in_range("clip-grad-norm", c.clip_grad_norm, 0, 1e12);
   EDAT_CHECK(c.ema == 0 || (c.ema > 0 && c.ema < 1), "--ema: the decay must be 0 (none) or in (0, 1), got " << c.ema);
   in_range("epochs", static_cast<double>(c.epochs), 1, 1e6);
+  in_range("dist-timeout", c.dist_timeout, 1, 1e7);
   in_range("batch-size", static_cast<double>(c.batch_size), 1, 1e6);
   in_range("max-steps", static_cast<double>(c.max_steps), 0, 1e12);
   in_range("workers", static_cast<double>(c.workers), 0, 256);

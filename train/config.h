@@ -66,6 +66,9 @@ struct TrainConfig {
   std::int64_t seed = 0;
   std::string out;               // the run folder; empty: runs/<dataset>-<arch>-<date>-<time>
   double progress_seconds = 10;  // between progress lines when stdout is not a terminal
+  // ---- data-parallel training (mpirun; dist/) ----
+  bool sync_bn = false;       // batch-norm statistics over every process's part of the batch
+  double dist_timeout = 600;  // seconds a collective may wait for the other processes before the job is aborted
 
   // The size images are resized to before cropping.
   std::int64_t resize_size() const { return resize > 0 ? resize : img_size * 8 / 7; }

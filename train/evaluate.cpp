@@ -48,14 +48,16 @@ Predictions predict_dataset(models::Backbone& model, const AgeObjective& objecti
     ages = objective.clamp(std::move(ages));
     const std::vector<double> truth = batch->ages.to_vector<double>();
     for (std::size_t i = 0; i < batch->size(); ++i) {
+      result.indices.push_back(batch->indices[i]);
       result.paths.push_back(dataset.sample(batch->indices[i]).path);
       result.truth.push_back(truth[i]);
       result.predicted.push_back(ages[i]);
     }
   }
   model.train(was_training);
-  EDAT_CHECK(!result.truth.empty(), dataset.name() << ": no image could be read for evaluation");
-  result.mean_loss = loss_sum / static_cast<double>(result.truth.size());
+  EDAT_CHECK(!result.truth.empty() || loader_options.shards > 1,
+             dataset.name() << ": no image could be read for evaluation");
+  result.mean_loss = result.truth.empty() ? 0 : loss_sum / static_cast<double>(result.truth.size());
   return result;
 }
 

@@ -14,6 +14,7 @@
 namespace edat::train {
 
 struct Predictions {
+  std::vector<std::size_t> indices;  // in the dataset
   std::vector<std::string> paths;
   std::vector<double> truth, predicted;
   double mean_loss = 0;  // the objective's loss, averaged over the images
@@ -22,7 +23,7 @@ struct Predictions {
 };
 
 // Evaluation transform (resize + centre crop, as in the description), no shuffling; `loader_options` gives the
-// batch size, workers and device. With `tta_flip` each age is the mean of the image's and its mirror image's (the
+// batch size, workers and device (and the shard: this process's part of each batch, which may be empty). With `tta_flip` each age is the mean of the image's and its mirror image's (the
 // loss stays the plain images'). The model is left in the mode it was in.
 Predictions predict_dataset(models::Backbone& model, const AgeObjective& objective, const data::Dataset& dataset,
                             data::LoaderOptions loader_options, bool tta_flip = false);

@@ -18,14 +18,15 @@ std::string format_duration(double seconds) {
   return text;
 }
 
-Progress::Progress(std::string label, std::size_t total, std::size_t first, double interval)
+Progress::Progress(std::string label, std::size_t total, std::size_t first, double interval, bool shown)
     : label_(std::move(label)),
       total_(total),
       first_(first),
       interval_(interval),
       terminal_(::isatty(STDOUT_FILENO) == 1),
       start_(std::chrono::steady_clock::now()),
-      last_draw_(start_) {}
+      last_draw_(start_),
+      shown_(shown) {}
 
 double Progress::seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -42,7 +43,7 @@ void Progress::update(std::size_t done, std::size_t images, double mean_loss) {
   const double since = std::chrono::duration<double>(now - last_draw_).count();
   // A terminal is redrawn at most 10 times a second; a log gets a line every interval (and the epoch's last batch).
   const double wait = terminal_ ? 0.1 : interval_;
-  if (since < wait && done != total_) return;
+  if (!shown_ || (since < wait && done != total_)) return;
   if (!terminal_ && done == total_ && !drawn_ && since < interval_) return;  // short epochs: the summary suffices
   last_draw_ = now;
   draw(done, mean_loss);

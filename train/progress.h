@@ -12,8 +12,8 @@ namespace edat::train {
 class Progress {
  public:
   // total: batches in the epoch; first: batches already done (a resumed epoch); interval: seconds between lines
-  // when stdout is not a terminal.
-  Progress(std::string label, std::size_t total, std::size_t first, double interval);
+  // when stdout is not a terminal; shown false: counts without printing (data-parallel ranks other than 0).
+  Progress(std::string label, std::size_t total, std::size_t first, double interval, bool shown = true);
   // After each batch: batches done so far, images of this batch, the epoch's mean loss so far.
   void update(std::size_t done, std::size_t images, double mean_loss);
   // Ends the bar's line (the epoch summary is printed by the caller).
@@ -30,6 +30,7 @@ class Progress {
   std::size_t images_ = 0;
   std::chrono::steady_clock::time_point start_, last_draw_;
   bool drawn_ = false;
+  bool shown_ = true;
 };
 
 // "1:02:03" or "2:03".

@@ -7,18 +7,22 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <cmath>
 #include <csignal>
 #include <cstdarg>
 #include <ctime>
+#include <numeric>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "autograd/grad_mode.h"
+#include "autograd/ops.h"
 #include "data/face_crop_record.h"
+#include "layers/functional.h"
 #include "layers/modules.h"
 #include "models/transfer.h"
 #include "optim/clip.h"
@@ -30,6 +34,7 @@
 #include "track/report.h"
 #include "track/tensorboard.h"
 #include "train/progress.h"
+#include "train/replicas.h"
 #include "weights/pretrained.h"
 #include "weights/safetensors.h"
 
@@ -77,6 +82,19 @@ ModelDescription describe(const TrainConfig& c, const data::Dataset& train) {
   }
   return d;
 }
+
+// Adds the seconds its scope lasts to a counter.
+class ScopedSeconds {
+ public:
+  explicit ScopedSeconds(double& total) : total_(total), start_(std::chrono::steady_clock::now()) {}
+  ~ScopedSeconds() { total_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+  ScopedSeconds(const ScopedSeconds&) = delete;
+  ScopedSeconds& operator=(const ScopedSeconds&) = delete;
+
+ private:
+  double& total_;
+  std::chrono::steady_clock::time_point start_;
+};
 
 bool batch_norm_in_training(models::Backbone& model) {
   for (auto& [name, module] : model.named_modules())
@@ -133,27 +151,41 @@ struct Trainer::Tracking {
   }
 };
 
-Trainer::Trainer(TrainConfig config, bool resume) : config_(std::move(config)) {
+Trainer::Trainer(TrainConfig config, bool resume) : config_(std::move(config)), comm_(dist::world()) {
   validate(config_);
+  comm_.set_timeout(config_.dist_timeout);
   // Checked before the run folder exists, so that a mistyped path leaves nothing behind.
-  EDAT_CHECK(resume || config_.pretrained.empty() || fs::exists(config_.pretrained),
+  EDAT_CHECK(resume || config_.pretrained.empty() || !writer() || fs::exists(config_.pretrained),
              "--pretrained " << config_.pretrained << ": no such file (a relative path starts from the current folder, "
                              << fs::current_path().string() << "); make it from torchvision's weights with "
                              << "convert_weights, e.g. convert_weights resnet34-b627a593.pth " << config_.pretrained);
-  if (config_.out.empty()) config_.out = default_out(config_);
+  if (config_.out.empty() && writer()) config_.out = default_out(config_);
+  agree_on_settings(comm_, config_);
   device_ = Device::parse(config_.device);
+  if (comm_.distributed() && device_.is_cuda()) device_ = Device::cuda(comm_.local_rank());  // one GPU per process
   if (config_.deterministic) set_deterministic(true);  // before any CUDA work: cuDNN's choices are cached per mode
   EDAT_CHECK(!device_.is_cuda() || cuda::is_available(),
              "--device cuda: no CUDA device is available (" << cuda::unavailable_reason() << "); use --device cpu");
   open_run_folder(resume);
   splits_ = open_splits(config_);
   log("data: %s\n", splits_.description.c_str());
+  if (comm_.distributed()) {
+    log("data parallel: %d processes (MPI%s), each with a replica and 1/%d of every batch of %lld; batch norm: %s\n",
+        comm_.size(), device_.is_cuda() ? ", gradients through NCCL" : "", comm_.size(),
+        static_cast<long long>(config_.batch_size),
+        config_.sync_bn ? "statistics over all processes (--sync-bn)" : "each process's own statistics");
+    if (config_.sync_bn) nn::set_batch_norm_sync([this](const Tensor& x) { return dist::all_reduce_sum(x, comm_); });
+  }
   median_age_ = median_age(*splits_.train);
   objective_ = std::make_unique<AgeObjective>(describe(config_, *splits_.train));
   make_model(resume);
   make_optimizer_and_loader();
-  tracking_ = std::make_unique<Tracking>(config_.out);
+  if (writer()) tracking_ = std::make_unique<Tracking>(config_.out);
   if (resume) {
+    // Every process reads the checkpoint: the run folder must be on a file system they all see.
+    EDAT_CHECK(fs::exists(path("checkpoint.safetensors")),
+               comm_.who() << ": --resume needs " << path("checkpoint.safetensors")
+                           << " on every machine of the job (a shared file system)");
     progress_ = load_checkpoint(path("checkpoint.safetensors"), *model_, *optimizer_, *scheduler_, average_.get());
     log("resumed from %s: epoch %lld, batch %lld, step %lld\n", path("checkpoint.safetensors").c_str(),
         static_cast<long long>(progress_.epoch + 1), static_cast<long long>(progress_.batch),
@@ -165,11 +197,21 @@ Trainer::Trainer(TrainConfig config, bool resume) : config_(std::move(config)) {
           static_cast<long long>(config_.max_steps), static_cast<long long>(config_.epochs));
       config_.max_steps = 0;
     }
+    if (progress_.processes != comm_.size()) {
+      log("note: the checkpoint was written by %lld process(es), this run has %d: the global batches, their order "
+          "and the schedule continue unchanged, each batch is now split %d ways; per-process batch-norm statistics "
+          "(without --sync-bn) and the order of floating-point sums change, so the result is not bit-identical to "
+          "continuing with %lld\n",
+          static_cast<long long>(progress_.processes), comm_.size(), comm_.size(),
+          static_cast<long long>(progress_.processes));
+    }
   }
-  tracking_->restart(progress_.history);
+  progress_.processes = comm_.size();
+  if (tracking_) tracking_->restart(progress_.history);
 }
 
 void Trainer::open_run_folder(bool resume) {
+  if (!writer()) return;  // rank 0 checks, creates and locks the folder; an error there ends the job
   if (resume) {
     EDAT_CHECK(fs::exists(path("checkpoint.safetensors")),
                "--resume " << config_.out << ": no checkpoint.safetensors there to resume from");
@@ -227,7 +269,8 @@ void Trainer::make_model(bool resume) {
   Generator generator(static_cast<std::uint64_t>(config_.seed));
   model_ = build_model(objective_->description(), generator);
   bool head_loaded = false;
-  if (!config_.pretrained.empty() && !resume) {  // a resumed run's weights come from its checkpoint
+  // A resumed run's weights come from its checkpoint; the other processes get rank 0's weights below.
+  if (!config_.pretrained.empty() && !resume && writer()) {
     const nn::LoadReport report = weights::load_pretrained(*model_, config_.pretrained);
     log("pretrained: %s: %s\n", config_.pretrained.c_str(), report.summary().c_str());
     head_loaded = std::any_of(report.loaded.begin(), report.loaded.end(),
@@ -253,6 +296,7 @@ void Trainer::make_model(bool resume) {
       transfer.str().c_str());
   model_->to(device_);
   model_->train();
+  share_rank0_state(comm_, *model_);
 }
 
 void Trainer::make_optimizer_and_loader() {
@@ -275,11 +319,15 @@ void Trainer::make_optimizer_and_loader() {
   options.device = device_;
   options.cache_decoded = config_.cache_images;
   options.max_pixels = config_.max_image_pixels;
+  options.shard = comm_.rank();
+  options.shards = comm_.size();
   train_loader_ = std::make_unique<data::Loader>(*splits_.train, train_transforms(config_), options);
   if (config_.ema > 0) average_ = std::make_unique<WeightAverage>(*model_, config_.ema);
+  if (comm_.distributed()) reducer_ = std::make_unique<dist::GradientReducer>(comm_, model_->trainable_parameters());
 }
 
 Trainer::~Trainer() {
+  if (config_.sync_bn) nn::set_batch_norm_sync({});
   if (log_file_) std::fclose(log_file_);
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
 }
@@ -287,6 +335,7 @@ Trainer::~Trainer() {
 std::string Trainer::path(const std::string& file) const { return (fs::path(config_.out) / file).string(); }
 
 void Trainer::log(const char* format, ...) {
+  if (!writer()) return;
   char text[2048];
   va_list args;
   va_start(args, format);
@@ -301,6 +350,7 @@ void Trainer::log(const char* format, ...) {
 }
 
 void Trainer::save_checkpoint_now() {
+  if (!writer()) return;
   save_checkpoint(path("checkpoint.safetensors"), *model_, *optimizer_, *scheduler_, progress_,
                   objective_->description(), average_.get());
 }
@@ -313,46 +363,44 @@ RunResult Trainer::run() {
   while (progress_.epoch < config_.epochs && status == RunStatus::completed) {
     train_epoch(progress_.epoch, status);
   }
+  if (reducer_ && step_seconds_ > 0) {
+    log("data parallel: %.1f%% of the training steps' time was spent in collectives (%.2f of %.2f s; %.2f s of it "
+        "waiting after backward for the gradient reductions of %zu bucket(s) that backward did not hide, the rest "
+        "agreeing with the other processes on batch sizes, loss and stopping)\n",
+        100 * collective_seconds_ / step_seconds_, collective_seconds_, step_seconds_, reducer_->waiting_seconds(),
+        reducer_->buckets());
+  }
   return finish(status);
 }
 
 void Trainer::train_epoch(std::int64_t epoch, RunStatus& status) {
   const std::string label = "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(config_.epochs);
   const std::size_t first = static_cast<std::size_t>(progress_.batch);
-  Progress bar(label, train_loader_->batches_per_epoch(), first, config_.progress_seconds);
+  Progress bar(label, train_loader_->batches_per_epoch(), first, config_.progress_seconds, writer());
   model_->train();
   train_loader_->start_epoch(static_cast<std::uint64_t>(epoch), first);
   while (auto batch = train_loader_->next()) {
-    if (batch->size() == 1 && batch_norm_in_training(*model_)) {
-      // BatchNorm cannot normalise one image whose last feature map is 1x1, and one image is a poor estimate of
-      // the batch statistics anyway; the batch is skipped (the same on resume, so a run can always finish).
-      if (!skipped_single_batch_) {
-        log("note: a batch of one image (epoch %lld, batch %zu) is skipped: BatchNorm in training mode needs more; "
-            "said once per run\n",
-            static_cast<long long>(epoch + 1), batch->index + 1);
-      }
-      skipped_single_batch_ = true;
-    } else if (batch->size() > 0) {
-      optimizer_->zero_grad();
-      Tensor loss = objective_->loss(model_->forward(batch->images), batch->ages);
-      const double value = loss.item();
-      if (!std::isfinite(value)) {
-        bar.finish();
-        throw Error(non_finite_loss_message(value, epoch, batch->index));
-      }
-      loss.backward();
-      if (config_.clip_grad_norm > 0) optim::clip_grad_norm(model_->trainable_parameters(), config_.clip_grad_norm);
-      optimizer_->step();
-      if (average_) average_->update(*model_);
-      progress_.loss_sum += value * static_cast<double>(batch->size());
-      progress_.loss_count += static_cast<std::int64_t>(batch->size());
-      ++progress_.step;
+    const ScopedSeconds step_time(step_seconds_);
+    // The global batch: its size and the smallest part a process has (all the same with one process).
+    std::size_t global_size = batch->size(), smallest_part = batch->size();
+    if (comm_.distributed()) {
+      const ScopedSeconds waiting(collective_seconds_);
+      const std::vector<double> parts = comm_.all_gather({static_cast<double>(batch->size())}, "the batch sizes");
+      global_size = static_cast<std::size_t>(std::accumulate(parts.begin(), parts.end(), 0.0));
+      smallest_part = static_cast<std::size_t>(*std::min_element(parts.begin(), parts.end()));
     }
+    if (trainable(*batch, global_size, smallest_part, epoch)) train_step(*batch, global_size, epoch, bar);
     progress_.batch = static_cast<std::int64_t>(batch->index) + 1;
-    bar.update(batch->index + 1, batch->size(),
+    bar.update(batch->index + 1, global_size,
                progress_.loss_count ? progress_.loss_sum / static_cast<double>(progress_.loss_count) : 0);
     const bool at_max = config_.max_steps > 0 && progress_.step >= config_.max_steps;
-    if (at_max || stop_requested()) {
+    // A signal on any process stops every process after this same step.
+    bool stop = stop_requested();
+    if (comm_.distributed()) {
+      const ScopedSeconds waiting(collective_seconds_);
+      stop = comm_.any(stop, "the stop flag");
+    }
+    if (at_max || stop) {
       bar.finish();
       status = at_max ? RunStatus::max_steps : RunStatus::interrupted;
       // An epoch ended by its last batch is closed normally (validation, schedule) before stopping.
@@ -366,6 +414,74 @@ void Trainer::train_epoch(std::int64_t epoch, RunStatus& status) {
   }
   bar.finish();
   end_epoch(epoch, bar.images_per_second(), bar.seconds());
+}
+
+bool Trainer::trainable(const data::Batch& batch, std::size_t global_size, std::size_t smallest_part,
+                        std::int64_t epoch) {
+  if (global_size == 0) return false;  // every image unreadable (counted by the loader)
+  // BatchNorm cannot normalise one image whose last feature map is 1x1, and one image is a poor estimate of the
+  // batch statistics anyway; the batch is skipped (the same on resume, so a run can always finish). With
+  // per-process statistics, that is one image on any process.
+  const std::size_t statistics_over = config_.sync_bn ? global_size : smallest_part;
+  if (statistics_over == 1 && batch_norm_in_training(*model_)) {
+    if (!skipped_single_batch_) {
+      log("note: a batch of one image%s (epoch %lld, batch %zu) is skipped: BatchNorm in training mode needs more; "
+          "said once per run\n",
+          comm_.distributed() && !config_.sync_bn ? " on a process" : "", static_cast<long long>(epoch + 1),
+          batch.index + 1);
+    }
+    skipped_single_batch_ = true;
+    return false;
+  }
+  if (smallest_part == 0) {  // a process without an image cannot take part in backward
+    if (!skipped_empty_part_) {
+      log("note: the batch of %zu images (epoch %lld, batch %zu) is skipped: too small to give each of the %d "
+          "processes an image; said once per run\n",
+          global_size, static_cast<long long>(epoch + 1), batch.index + 1, comm_.size());
+    }
+    skipped_empty_part_ = true;
+    return false;
+  }
+  return true;
+}
+
+// One optimizer step. With several processes, each one's loss is weighted by its share of the global batch, so
+// that the gradients summed across processes are those of the global batch's mean loss, as one process computes.
+void Trainer::train_step(const data::Batch& batch, std::size_t global_size, std::int64_t epoch, Progress& bar) {
+  optimizer_->zero_grad();
+  Tensor loss = objective_->loss(model_->forward(batch.images), batch.ages);
+  const double share = static_cast<double>(batch.size()) / static_cast<double>(global_size);
+  double value = loss.item();
+  if (reducer_) {
+    const ScopedSeconds waiting(collective_seconds_);
+    value = comm_.sum(value * share, "the training loss");  // the same on every process
+  }
+  if (!std::isfinite(value)) {
+    bar.finish();
+    throw Error(non_finite_loss_message(value, epoch, batch.index));
+  }
+  if (reducer_) {
+    {
+      const auto hook = reducer_->hook();
+      (loss * share).backward();
+    }
+    const ScopedSeconds waiting(collective_seconds_);
+    reducer_->finish();
+  } else {
+    loss.backward();
+  }
+  if (config_.clip_grad_norm > 0) optim::clip_grad_norm(model_->trainable_parameters(), config_.clip_grad_norm);
+  optimizer_->step();
+  if (average_) average_->update(*model_);
+  progress_.loss_sum += value * static_cast<double>(global_size);
+  progress_.loss_count += static_cast<std::int64_t>(global_size);
+  if (reducer_ && progress_.step == 0) check_replicas_equal(comm_, *model_);
+  ++progress_.step;
+}
+
+Predictions Trainer::predict(const data::Dataset& split) {
+  share_rank0_state(comm_, *model_, /*buffers_only=*/true);  // per-process batch-norm statistics: rank 0's
+  return gather_predictions(comm_, predict_dataset(*model_, *objective_, split, train_loader_->options()), split);
 }
 
 // Says what is true: whether a checkpoint exists yet, and whether any update had been applied (a loss that is
@@ -395,12 +511,14 @@ void Trainer::end_epoch(std::int64_t epoch, double images_per_second, double sec
     progress_.best_valid_mae = m.better_mae();
     progress_.best_epoch = m.epoch;
     if (m.average_is_better()) average_->swap_with(*model_);
-    save_weights(path("best.safetensors"), *model_, objective_->description());
+    if (writer()) save_weights(path("best.safetensors"), *model_, objective_->description());
     if (m.average_is_better()) average_->swap_with(*model_);
   }
   progress_.history.push_back(m);
-  tracking_->append(m);
-  tracking_->add_scalars(m);
+  if (tracking_) {
+    tracking_->append(m);
+    tracking_->add_scalars(m);
+  }
   scheduler_->step();
   progress_.epoch = epoch + 1;
   progress_.batch = 0;
@@ -410,12 +528,11 @@ void Trainer::end_epoch(std::int64_t epoch, double images_per_second, double sec
 }
 
 EpochMetrics Trainer::validate_epoch(std::int64_t epoch, double images_per_second, double seconds) {
-  data::LoaderOptions options = train_loader_->options();
-  const Predictions valid = predict_dataset(*model_, *objective_, *splits_.valid, options);
+  const Predictions valid = predict(*splits_.valid);
   EpochMetrics m;
   if (average_) {
     average_->swap_with(*model_);
-    m.ema_valid_mae = predict_dataset(*model_, *objective_, *splits_.valid, options).metrics().mae;
+    m.ema_valid_mae = predict(*splits_.valid).metrics().mae;
     average_->swap_with(*model_);
   }
   m.epoch = epoch + 1;
@@ -446,15 +563,15 @@ void Trainer::validate_partial_first_epoch() {
   const EpochMetrics m = validate_epoch(progress_.epoch, partial_epoch_speed_[0], partial_epoch_speed_[1]);
   progress_.best_valid_mae = m.valid_mae;
   progress_.best_epoch = m.epoch;
-  save_weights(path("best.safetensors"), *model_, objective_->description());
-  tracking_->append(m);
+  if (writer()) save_weights(path("best.safetensors"), *model_, objective_->description());
+  if (tracking_) tracking_->append(m);
   progress_.history.push_back(m);  // for the report; the checkpoint does not hold it
 }
 
 RunResult Trainer::finish(RunStatus status) {
   // Only a run that went through all its epochs has final weights; a stopped one has its last.
   const bool stopped = status != RunStatus::completed;
-  save_weights(path(stopped ? "last.safetensors" : "final.safetensors"), *model_, objective_->description());
+  if (writer()) save_weights(path(stopped ? "last.safetensors" : "final.safetensors"), *model_, objective_->description());
   RunResult result;
   result.status = status;
   if (stopped) {
@@ -470,16 +587,20 @@ RunResult Trainer::finish(RunStatus status) {
   }
   result.progress = progress_;
   // The test split is evaluated with the best weights by validation MAE, the model a user keeps.
-  if (progress_.best_epoch > 0) model_->load_state_dict(weights::read_safetensors(path("best.safetensors")));
+  if (progress_.best_epoch > 0) {
+    if (writer()) model_->load_state_dict(weights::read_safetensors(path("best.safetensors")));
+    share_rank0_state(comm_, *model_);
+  }
   const data::Dataset& split = splits_.test ? *splits_.test : *splits_.valid;
   const std::string split_name = splits_.test ? "test" : "valid";
-  result.test = predict_dataset(*model_, *objective_, split, train_loader_->options());
+  result.test = predict(split);
   const track::AgeMetrics test = result.test->metrics();
   result.median_baseline_mae = track::constant_mae(result.test->truth, median_age_);
   log("%s%s with the best weights (epoch %lld; %zu images): MAE %.3f, RMSE %.3f, CS(5) %.1f%%; always predicting the "
       "training median %.1f: MAE %.3f\n",
       split_name.c_str(), splits_.test ? "" : " (no test split)", static_cast<long long>(progress_.best_epoch),
       test.count, test.mae, test.rmse, 100 * test.cs5, median_age_, result.median_baseline_mae);
+  if (!writer()) return result;
   track::write_predictions_csv(path("predictions.csv"), result.test->paths, result.test->truth, result.test->predicted);
   nlohmann::json results = {{"split", split_name},
                             {"images", test.count},

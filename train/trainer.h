@@ -17,6 +17,12 @@
 // checkpoint and last.safetensors (final.safetensors is for runs that went through every epoch); resuming from it (Trainer with resume = true) continues exactly: same batches, same augmentation,
 // same dropout masks, same optimizer state, so on the CPU the final weights are bit-identical to an uninterrupted
 // run's.
+//
+// Data parallel (mpirun -np N train_resnet ...; dist/): every process trains a replica of the model on its slice of
+// each global batch (--batch-size stays the global batch; data/loader.h, LoaderOptions::shard), the gradients are
+// summed across processes in buckets during backward (dist/gradient_reducer.h), and every process steps alike. Rank
+// 0 alone writes the run folder; evaluation is spread over the processes and gathered (train/replicas.h); a stop
+// signal on any process stops them all after the same step.
 #pragma once
 #include <array>
 #include <cstdio>
@@ -25,6 +31,8 @@
 #include <string>
 
 #include "data/loader.h"
+#include "dist/communicator.h"
+#include "dist/gradient_reducer.h"
 #include "models/backbone.h"
 #include "optim/optimizer.h"
 #include "optim/schedules.h"
@@ -32,6 +40,7 @@
 #include "train/config.h"
 #include "train/evaluate.h"
 #include "train/objective.h"
+#include "train/progress.h"
 #include "train/splits.h"
 
 namespace edat::train {
@@ -68,6 +77,11 @@ class Trainer {
   void make_optimizer_and_loader();
   void log(const char* format, ...) __attribute__((format(printf, 2, 3)));
   void train_epoch(std::int64_t epoch, RunStatus& status);
+  void train_step(const data::Batch& batch, std::size_t global_size, std::int64_t epoch, Progress& bar);
+  // Whether the batch (this process's part of it) can be trained on; says once why not.
+  bool trainable(const data::Batch& batch, std::size_t global_size, std::size_t smallest_part, std::int64_t epoch);
+  Predictions predict(const data::Dataset& split);  // over every process's shard, gathered
+  bool writer() const { return comm_.rank() == 0; }  // rank 0 writes the run folder
   void end_epoch(std::int64_t epoch, double images_per_second, double seconds);
   EpochMetrics validate_epoch(std::int64_t epoch, double images_per_second, double seconds);  // and logs it
   void validate_partial_first_epoch();
@@ -78,6 +92,9 @@ class Trainer {
   RunResult finish(RunStatus status);
 
   TrainConfig config_;
+  dist::Communicator& comm_;
+  std::unique_ptr<dist::GradientReducer> reducer_;  // with more than one process
+  double step_seconds_ = 0, collective_seconds_ = 0;  // training steps, and their time in collectives
   Device device_;
   Splits splits_;
   std::unique_ptr<AgeObjective> objective_;
@@ -89,6 +106,7 @@ class Trainer {
   TrainProgress progress_;
   double median_age_ = 0;
   bool skipped_single_batch_ = false;  // a batch of one image was skipped (said once)
+  bool skipped_empty_part_ = false;    // a batch too small to give every process an image was skipped (said once)
   std::FILE* log_file_ = nullptr;
   int lock_fd_ = -1;
   std::array<double, 2> partial_epoch_speed_{};  // images/s and seconds of an epoch cut short by --max-steps
