@@ -6,16 +6,11 @@
 namespace edat::nn {
 using namespace ops_detail;
 
-namespace {
-
-// (in + 2 pad - dilation (k - 1) - 1) / stride + 1, rounded down (so a window that does not fit gives <= 0).
 std::int64_t conv_output_size(std::int64_t in, std::int64_t k, std::int64_t stride, std::int64_t pad,
                               std::int64_t dilation) {
   const std::int64_t span = in + 2 * pad - dilation * (k - 1) - 1;
   return (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
 }
-
-}  // namespace
 
 // With y[n, k, p, q] = bias[k] + sum over (c, r, s) of weight[k, c, r, s] x[n, c, p sh - ph + r dh, q sw - pw + s dw]:
 //   dx      = the transposed convolution of dy with weight  (kernel: conv2d_backward_data)

@@ -18,9 +18,11 @@ struct Conv2dOptions {
   std::int64_t groups = 1;
 };
 
-// y = conv(x, weight) + bias (bias may be undefined). Output size per spatial dim:
-// (in + 2 pad - dilation (k - 1) - 1) / stride + 1.
+// y = conv(x, weight) + bias (bias may be undefined). Output size per spatial dim: conv_output_size.
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options);
+// (in + 2 pad - dilation (k - 1) - 1) / stride + 1, rounded down (so a window that does not fit gives <= 0).
+std::int64_t conv_output_size(std::int64_t in, std::int64_t k, std::int64_t stride, std::int64_t pad,
+                              std::int64_t dilation);
 
 // Batch normalisation over (N, H, W) per channel of an NCHW tensor.
 // Training: normalises with the batch mean and biased variance, and updates in place
@@ -39,6 +41,10 @@ struct Pool2dOptions {
 };
 // Max over each window (padding counts as -infinity); the gradient goes to the first maximal element.
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options);
+// PyTorch's rule: (in + 2 pad - dilation (k - 1) - 1) / stride + 1, rounded down, or up with ceil_mode; with
+// ceil_mode the last window must still start inside the input or its left padding.
+std::int64_t pool_output_size(std::int64_t in, std::int64_t k, std::int64_t stride, std::int64_t pad,
+                              std::int64_t dilation, bool ceil_mode);
 // PyTorch's adaptive average pooling: output cell (i, j) averages input rows [floor(i H / OH), ceil((i+1) H / OH))
 // and the same for columns.
 Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_h, std::int64_t out_w);

@@ -97,6 +97,7 @@ class MaxPool2d : public Module {
                      std::int64_t dilation = 1, bool ceil_mode = false);  // stride -1 = kernel
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
+  const Pool2dOptions& options() const { return options_; }
 
  private:
   Pool2dOptions options_;
@@ -108,6 +109,8 @@ class AdaptiveAvgPool2d : public Module {
       : Module("AdaptiveAvgPool2d"), out_h_(out_h), out_w_(out_w) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
+  std::int64_t out_h() const { return out_h_; }
+  std::int64_t out_w() const { return out_w_; }
 
  private:
   std::int64_t out_h_, out_w_;

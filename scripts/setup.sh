@@ -27,6 +27,7 @@ packages=(
   nlohmann-json3-dev     # safetensors headers, configs
   libzip-dev             # PyTorch .pth files (zip format)
   libdlib-dev            # face detection for crop_faces (optional at build time: without it crop_faces is skipped)
+  libonnx-dev libprotobuf-dev  # export_onnx: ONNX protobufs, checker, shape inference (optional at build time too)
 )
 
 missing=()
