@@ -48,6 +48,7 @@ class BatchNorm2d : public Module {
   Tensor& running_mean() { return buffer("running_mean"); }
   Tensor& running_var() { return buffer("running_var"); }
   double eps() const { return eps_; }
+  double momentum() const { return momentum_; }
   // Its affine map now lives in the convolution before it (layers/fold.h): forward is the identity, in evaluation
   // mode only (training would need the batch statistics of the unfolded input).
   void mark_folded() { folded_ = true; }

@@ -5,25 +5,8 @@
 #   tests/apps_test.sh BIN_DIR SCRATCH_DIR CONFIGS_DIR [SHARED_DATA_DIR]     (ctest runs it)
 set -uo pipefail
 bin=$1 scratch=$2 configs=$3 shared=${4:-}
+source "$(dirname "${BASH_SOURCE[0]}")/expect.sh"
 rm -rf "$scratch" && mkdir -p "$scratch" && cd "$scratch" || exit 1
-failures=0
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-# expect CODE PATTERN -- COMMAND...: the command exits with CODE and its output matches PATTERN (grep -E).
-expect() {
-  local code=$1 pattern=$2
-  shift 3
-  local output status
-  output=$("$@" 2>&1)
-  status=$?
-  if [[ $status -ne $code ]]; then
-    fail "'$*' exited with $status, expected $code; output: ${output: -600}"
-  elif ! grep -qE -- "$pattern" <<<"$output"; then
-    fail "'$*' output lacks /$pattern/: ${output: -600}"
-  else
-    echo "ok: $* -> $code /$pattern/"
-  fi
-}
 
 "$bin/make_demo_faces" --out faces --count 40 --size 48 --no-full-images >/dev/null || exit 1
 tiny=(--data-root faces --arch resnet18 --img-size 32 --resize 36 --batch-size 8 --epochs 2 --workers 1)
