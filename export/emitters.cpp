@@ -31,7 +31,8 @@ std::vector<float> pooling_matrix(std::int64_t in, std::int64_t out) {
 std::vector<float> transposed(const std::vector<float>& m, std::int64_t rows, std::int64_t cols) {
   std::vector<float> t(m.size());
   for (std::int64_t r = 0; r < rows; ++r)
-    for (std::int64_t c = 0; c < cols; ++c) t[static_cast<std::size_t>(c * rows + r)] = m[static_cast<std::size_t>(r * cols + c)];
+    for (std::int64_t c = 0; c < cols; ++c)
+      t[static_cast<std::size_t>(c * rows + r)] = m[static_cast<std::size_t>(r * cols + c)];
   return t;
 }
 
@@ -61,8 +62,8 @@ Value emit(nn::Module& module, const std::string& path, const Value& input, Onnx
 Value emit_child(nn::Module& parent, const std::string& path, const std::string& name, const Value& input,
                  OnnxGraph& graph) {
   nn::Module* child = parent.child(name);
-  EDAT_CHECK(child != nullptr, "ONNX export: " << parent.type_name() << " '" << path << "' has no child '" << name
-                                               << "'");
+  EDAT_CHECK(child != nullptr,
+             "ONNX export: " << parent.type_name() << " '" << path << "' has no child '" << name << "'");
   return emit(*child, child_path(path, name), input, graph);
 }
 
@@ -76,7 +77,8 @@ Value adaptive_average_pool(OnnxGraph& graph, const std::string& name, const Val
   const std::vector<std::int64_t> shape = {x.shape[0], x.shape[1], out_h, out_w};
   if (out_h == 1 && out_w == 1) return {graph.node("GlobalAveragePool", {x.name}, name), shape};
   if (out_h == h && out_w == w) return x;
-  const std::string cols = graph.initializer(name + ".cols", transposed(pooling_matrix(w, out_w), out_w, w), {w, out_w});
+  const std::string cols =
+      graph.initializer(name + ".cols", transposed(pooling_matrix(w, out_w), out_w, w), {w, out_w});
   const std::string rows = graph.initializer(name + ".rows", pooling_matrix(h, out_h), {out_h, h});
   const std::string by_cols = graph.node("MatMul", {x.name, cols}, name + ".cols_pooled");
   return {graph.node("MatMul", {rows, by_cols}, name), shape};

@@ -43,10 +43,11 @@ Value add(OnnxGraph& graph, const std::string& name, const Value& a, const Value
 Tensor own_parameter(nn::Module& module, const std::string& name);
 
 // `module` as the class its type name promises (an edat::Error naming the module when it is not).
-template <class M> M& as(nn::Module& module, const std::string& path) {
+template <class M>
+M& as(nn::Module& module, const std::string& path) {
   auto* typed = dynamic_cast<M*>(&module);
-  EDAT_CHECK(typed != nullptr, "ONNX export: module '" << path << "' (" << module.type_name()
-                                                       << ") is not the class its type name says");
+  EDAT_CHECK(typed != nullptr,
+             "ONNX export: module '" << path << "' (" << module.type_name() << ") is not the class its type name says");
   return *typed;
 }
 

@@ -52,12 +52,13 @@ Value max_pool2d(nn::Module& module, const std::string& path, const Value& x, On
   auto out_size = [&](std::int64_t in, std::int64_t k, std::int64_t stride, std::int64_t pad, std::int64_t dilation) {
     return nn::pool_output_size(in, k, stride, pad, dilation, o.ceil_mode);
   };
-  return {graph.node("MaxPool", {x.name}, path,
-                     {attribute("kernel_shape", {o.kernel_h, o.kernel_w}), attribute("strides", {o.stride_h, o.stride_w}),
-                      attribute("pads", {o.pad_h, o.pad_w, o.pad_h, o.pad_w}),
-                      attribute("dilations", {o.dilation_h, o.dilation_w}), attribute("ceil_mode", o.ceil_mode ? 1 : 0)}),
-          {x.shape[0], x.shape[1], out_size(x.shape[2], o.kernel_h, o.stride_h, o.pad_h, o.dilation_h),
-           out_size(x.shape[3], o.kernel_w, o.stride_w, o.pad_w, o.dilation_w)}};
+  return {
+      graph.node("MaxPool", {x.name}, path,
+                 {attribute("kernel_shape", {o.kernel_h, o.kernel_w}), attribute("strides", {o.stride_h, o.stride_w}),
+                  attribute("pads", {o.pad_h, o.pad_w, o.pad_h, o.pad_w}),
+                  attribute("dilations", {o.dilation_h, o.dilation_w}), attribute("ceil_mode", o.ceil_mode ? 1 : 0)}),
+      {x.shape[0], x.shape[1], out_size(x.shape[2], o.kernel_h, o.stride_h, o.pad_h, o.dilation_h),
+       out_size(x.shape[3], o.kernel_w, o.stride_w, o.pad_w, o.dilation_w)}};
 }
 
 Value adaptive_avg_pool2d(nn::Module& module, const std::string& path, const Value& x, OnnxGraph& graph) {

@@ -37,7 +37,8 @@ Value age_of(const train::ModelDescription& d, const Value& output, OnnxGraph& g
   if (d.loss == "coral") {
     const std::string p = graph.node("Sigmoid", {output.name}, "age.probabilities");
     const std::string above = graph.node("Greater", {p, graph.scalar(0.5f)}, "age.levels_above_half");
-    const std::string counted = graph.node("Cast", {above}, "age.levels_float", {attribute("to", onnx::TensorProto::FLOAT)});
+    const std::string counted =
+        graph.node("Cast", {above}, "age.levels_float", {attribute("to", onnx::TensorProto::FLOAT)});
     const std::string levels = graph.node("ReduceSum", {counted, graph.i64_initializer("age.axes", {1})}, "age.levels",
                                           {attribute("keepdims", 0)});
     return {graph.node("Add", {levels, graph.scalar(static_cast<float>(d.coral_min_age))}, kAgeName), {batch}};
@@ -66,11 +67,13 @@ void describe(onnx::ModelProto& model, const train::ModelDescription& d) {
   add_metadata(model, "std", numbers(normalize.std));
   const auto [low, high] = d.age_range();
   add_metadata(model, "age_range", number(low) + "," + (std::isfinite(high) ? number(high) : "inf"));
+  const std::string crop = size + " x " + size;
   add_metadata(model, "preprocessing",
-               "an RGB face crop (edat.face_crop says how the training faces were cut out of photos: " + d.face_crop +
-                   "); resize its shorter side to " + resize + " px (antialiased bilinear, torchvision's Resize); crop "
-                   "the centre " + size + " x " + size + "; scale to [0, 1] (x / 255); subtract mean and divide by "
-                   "std per channel; channels first (N, 3, " + size + ", " + size + "), float32");
+               "an RGB face crop, cut out of a photo as edat.face_crop says (" + d.face_crop +
+                   "); resize its shorter side to " + resize +
+                   " px (antialiased bilinear, as torchvision's Resize); crop the centre " + crop +
+                   "; divide by 255; subtract mean and divide by std per channel; float32, channels first (N, 3, " +
+                   size + ", " + size + ")");
 }
 
 std::string shape_text(const onnx::TypeProto& type) {
@@ -99,8 +102,9 @@ onnx::ModelProto export_age_model(const train::AgeModel& age_model, std::int64_t
   check_opset(opset);
   nn::Module& network = *age_model.model;
   for (auto& [name, module] : network.named_modules())
-    EDAT_CHECK(!module->is_training(), "ONNX export: module '" << (name.empty() ? "(the model)" : name)
-                                                               << "' is in training mode: export an evaluation-mode model");
+    EDAT_CHECK(!module->is_training(), "ONNX export: module '"
+                                           << (name.empty() ? "(the model)" : name)
+                                           << "' is in training mode: export an evaluation-mode model");
   const train::ModelDescription& d = age_model.description;
 
   onnx::ModelProto model;

@@ -10,8 +10,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 venv=tests/.venv
 onnxruntime_version=1.20.1 numpy_version=2.1.3 pillow_version=11.0.0
-check="import numpy, onnxruntime, PIL; assert (onnxruntime.__version__, numpy.__version__, PIL.__version__) == \
-('$onnxruntime_version', '$numpy_version', '$pillow_version'), (onnxruntime.__version__, numpy.__version__, PIL.__version__)"
+check="import numpy, onnxruntime, PIL
+found = (onnxruntime.__version__, numpy.__version__, PIL.__version__)
+assert found == ('$onnxruntime_version', '$numpy_version', '$pillow_version'), found"
 
 if [[ -x $venv/bin/python ]] && "$venv/bin/python" -c "$check" 2>/dev/null; then
   echo "get_onnxruntime.sh: $venv has onnxruntime $onnxruntime_version"

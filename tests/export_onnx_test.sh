@@ -35,7 +35,8 @@ done
 expect 1 "export_onnx: error: cannot write no_such_folder/x.onnx: No such file or directory" \
   -- "$bin/export_onnx" --weights "$shipped" --out no_such_folder/x.onnx
 mkdir -p folder
-expect 1 "export_onnx: error: cannot write folder: Is a directory" -- "$bin/export_onnx" --weights "$shipped" --out folder
+expect 1 "export_onnx: error: cannot write folder: Is a directory" \
+  -- "$bin/export_onnx" --weights "$shipped" --out folder
 [[ ! -e x.onnx ]] || fail "a failed export left x.onnx behind"
 expect 106 "--out is required" -- "$bin/export_onnx" --weights "$shipped"
 

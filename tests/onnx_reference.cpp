@@ -9,7 +9,8 @@
 // runtimes means something.
 //
 //   onnx_reference --weights W.safetensors --out R.safetensors IMAGE...
-//   onnx_reference --arch vgg16 --loss coral --img-size 32 --seed 1 --weights W.safetensors --out R.safetensors IMAGE...
+//   onnx_reference --arch vgg16 --loss coral --img-size 32 --seed 1 --weights W.safetensors --out R.safetensors
+//   IMAGE...
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
@@ -18,8 +19,8 @@
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "data/decode.h"
-#include "tensor/factory.h"
 #include "layers/modules.h"
+#include "tensor/factory.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/splits.h"
@@ -144,8 +145,8 @@ int main(int argc, char** argv) {
     NoGradGuard no_grad;
     const Tensor output = model.model->forward(input);
     const std::vector<double> ages = objective.predict(output);
-    weights::write_safetensors(out_path, {{"input", input}, {"output", output},
-                                          {"age", from_vector(ages, {.dtype = DType::f32})}});
+    weights::write_safetensors(
+        out_path, {{"input", input}, {"output", output}, {"age", from_vector(ages, {.dtype = DType::f32})}});
     std::printf("onnx_reference: %s: %zu images, ages", weights_path.c_str(), ages.size());
     for (double age : ages) std::printf(" %.3f", age);
     std::printf("\n");

@@ -89,9 +89,9 @@ def check_case(name, apps, tests_bin, scratch, images, weights, make_weights):
     predicted = [entry["faces"][0]["age"] for entry in printed]
     if worst(age, predicted) > 0.005 + TOLERANCE:
         problems.append(f"ages {age.tolist()} are not predict_age's {predicted}")
-    print(f"{'ok' if not problems else 'FAIL'}: {name}: {len(age)} images, ages {np.round(age, 3).tolist()}, "
-          f"largest difference from edat: output {worst(output, edat['output']):.2g}, age {worst(age, edat['age']):.2g}",
-          flush=True)
+    ages = np.round(age.astype(np.float64), 3).tolist()
+    print(f"{'ok' if not problems else 'FAIL'}: {name}: {len(age)} images, ages {ages}, largest difference from "
+          f"edat: output {worst(output, edat['output']):.2g}, age {worst(age, edat['age']):.2g}", flush=True)
     return problems
 
 

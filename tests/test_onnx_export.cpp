@@ -121,7 +121,8 @@ TEST(OnnxExport, TheAgeOutputClampsRegressionAndCountsCoralLevels) {
   EXPECT_EQ(metadata(open_ended, "age_range"), "0,inf");
   EXPECT_EQ(open_ended.graph().node(open_ended.graph().node_size() - 1).input(2), "") << "Clip without a maximum";
   EXPECT_NO_THROW(onnx_export::check_onnx_model(open_ended));
-  const std::map<std::string, std::int64_t> coral = op_counts(onnx_export::export_age_model(age_model("resnet18", "coral")).graph());
+  const std::map<std::string, std::int64_t> coral =
+      op_counts(onnx_export::export_age_model(age_model("resnet18", "coral")).graph());
   for (const char* op : {"Sigmoid", "Greater", "Cast", "ReduceSum"}) EXPECT_EQ(coral.count(op), 1u) << op;
 }
 
@@ -170,8 +171,13 @@ TEST(OnnxExport, TheChecksRejectBrokenModels) {
   missing_weight.mutable_graph()->mutable_initializer()->DeleteSubrange(0, 1);
   EXPECT_TRUE(throws_with([&] { onnx_export::check_onnx_model(missing_weight); }, {"ONNX checker rejects"}));
   onnx::ModelProto wrong_shape = good;
-  wrong_shape.mutable_graph()->mutable_output(0)->mutable_type()->mutable_tensor_type()->mutable_shape()
-      ->mutable_dim(1)->set_dim_value(2);
+  wrong_shape.mutable_graph()
+      ->mutable_output(0)
+      ->mutable_type()
+      ->mutable_tensor_type()
+      ->mutable_shape()
+      ->mutable_dim(1)
+      ->set_dim_value(2);
   EXPECT_TRUE(throws_with([&] { onnx_export::check_onnx_model(wrong_shape); },
                           {"output output the shape [batch, 1]", "declares [batch, 2]"}));
 }
