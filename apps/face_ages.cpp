@@ -75,17 +75,11 @@ ImageAges FaceAgeEstimator::estimate(const std::string& path) {
   ImageAges result{.image = path, .faces = {}, .error = {}};
   try {
     const std::vector<data::Image> crops = face_crops(path, result);
-    const std::int64_t size = model_.description.img_size, n = static_cast<std::int64_t>(crops.size());
-    const data::Normalize normalize;
-    Generator unused(0);  // the evaluation transform draws nothing
-    Tensor batch = empty({n, 3, size, size});
-    for (std::int64_t i = 0; i < n; ++i)
-      normalize(transforms_.apply(crops[i], unused), batch.data<float>() + i * 3 * size * size);
-    const Tensor input = batch.to(device_);
+    const Tensor input = train::eval_batch(crops, transforms_, model_.description.img_size).to(device_);
     std::vector<double> raw = objective_.raw_ages(model_.model->forward(input));
     if (options_.tta_flip) train::average_with_mirror(*model_.model, objective_, input, raw);
     const std::vector<double> ages = objective_.clamp(raw);
-    for (std::int64_t i = 0; i < n; ++i) result.faces[i].raw_age = raw[i], result.faces[i].age = ages[i];
+    for (std::size_t i = 0; i < crops.size(); ++i) result.faces[i].raw_age = raw[i], result.faces[i].age = ages[i];
   } catch (const std::exception& e) {  // edat::Error, data::DecodeError
     result.faces.clear();
     result.error = e.what();

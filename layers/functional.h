@@ -50,6 +50,10 @@ struct Pool2dOptions {
 };
 // Max over each window (padding counts as -infinity); the gradient goes to the first maximal element.
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options);
+// PyTorch's rule: (in + 2 pad - dilation (k - 1) - 1) / stride + 1, rounded down, or up with ceil_mode; with
+// ceil_mode the last window must still start inside the input or its left padding.
+std::int64_t pool_output_size(std::int64_t in, std::int64_t k, std::int64_t stride, std::int64_t pad,
+                              std::int64_t dilation, bool ceil_mode);
 // PyTorch's adaptive average pooling: output cell (i, j) averages input rows [floor(i H / OH), ceil((i+1) H / OH))
 // and the same for columns.
 Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_h, std::int64_t out_w);

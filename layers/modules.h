@@ -48,6 +48,7 @@ class BatchNorm2d : public Module {
   Tensor& running_mean() { return buffer("running_mean"); }
   Tensor& running_var() { return buffer("running_var"); }
   double eps() const { return eps_; }
+  double momentum() const { return momentum_; }
   // Its affine map now lives in the convolution before it (layers/fold.h): forward is the identity, in evaluation
   // mode only (training would need the batch statistics of the unfolded input).
   void mark_folded() { folded_ = true; }
@@ -97,6 +98,7 @@ class MaxPool2d : public Module {
                      std::int64_t dilation = 1, bool ceil_mode = false);  // stride -1 = kernel
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
+  const Pool2dOptions& options() const { return options_; }
 
  private:
   Pool2dOptions options_;
@@ -108,6 +110,8 @@ class AdaptiveAvgPool2d : public Module {
       : Module("AdaptiveAvgPool2d"), out_h_(out_h), out_w_(out_w) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
+  std::int64_t out_h() const { return out_h_; }
+  std::int64_t out_w() const { return out_w_; }
 
  private:
   std::int64_t out_h_, out_w_;

@@ -10,16 +10,6 @@ namespace {
 
 std::int64_t floor_div(std::int64_t a, std::int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
-// PyTorch's rule: (in + 2 pad - dilation (k - 1) - 1) / stride + 1, rounded down, or up with ceil_mode; with
-// ceil_mode the last window must still start inside the input or its left padding.
-std::int64_t pool_output_size(std::int64_t in, std::int64_t k, std::int64_t stride, std::int64_t pad,
-                              std::int64_t dilation, bool ceil_mode) {
-  const std::int64_t span = in + 2 * pad - dilation * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0);
-  std::int64_t out = floor_div(span, stride) + 1;
-  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
-  return out;
-}
-
 void check_image(const char* op, const Tensor& x) {
   check_floating(op, x);
   EDAT_CHECK(x.dim() == 4, op << ": expects a 4-D input (N, C, H, W), got " << x.desc());
@@ -27,6 +17,14 @@ void check_image(const char* op, const Tensor& x) {
 }
 
 }  // namespace
+
+std::int64_t pool_output_size(std::int64_t in, std::int64_t k, std::int64_t stride, std::int64_t pad,
+                              std::int64_t dilation, bool ceil_mode) {
+  const std::int64_t span = in + 2 * pad - dilation * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0);
+  std::int64_t out = floor_div(span, stride) + 1;
+  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  return out;
+}
 
 // y = the max of each window; the gradient of each output goes to the (first) input position that held the max:
 //   dx[n, c, indices[n, c, p, q]] += dy[n, c, p, q]

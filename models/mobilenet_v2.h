@@ -27,6 +27,7 @@ class InvertedResidual : public nn::Module {
   InvertedResidual(std::int64_t in, std::int64_t out, std::int64_t stride, std::int64_t expand_ratio,
                    Generator& generator);
   Tensor forward(const Tensor& x) override;
+  bool residual() const { return residual_; }
 
  private:
   std::shared_ptr<nn::Module> conv_;

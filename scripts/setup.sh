@@ -30,6 +30,7 @@ packages=(
   libopenmpi-dev openmpi-bin  # data-parallel training under mpirun (dist/; optional at build time: EDAT_MPI)
   iproute2               # ip netns: the multi-host data-parallel test (tests/dist_netns_test.sh)
   procps                 # pgrep, for the data-parallel signal tests
+  libonnx-dev libprotobuf-dev  # export_onnx: ONNX protobufs, checker, shape inference (optional at build time too)
 )
 
 missing=()

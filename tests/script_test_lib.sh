@@ -1,4 +1,4 @@
-# Shared by the shell tests (apps_test.sh, dist_test.sh, dist_netns_test.sh): `fail MESSAGE` counts a failure;
+# Shared by the shell tests (apps_test.sh, export_onnx_test.sh, dist_test.sh, dist_netns_test.sh): `fail MESSAGE` counts a failure;
 # `expect CODE PATTERN -- COMMAND...` runs the command and checks its exit code and that its output matches PATTERN
 # (grep -E); `require_mpi WITH_MPI` skips the test (exit 77) unless edat was built with MPI and mpirun is installed.
 failures=0

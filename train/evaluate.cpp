@@ -7,6 +7,21 @@
 
 namespace edat::train {
 
+Tensor eval_batch(const std::vector<data::Image>& images, const data::Compose& transforms, std::int64_t size) {
+  const std::int64_t n = static_cast<std::int64_t>(images.size());
+  const data::Normalize normalize;
+  Generator unused(0);  // the evaluation transform draws nothing
+  Tensor batch = empty({n, 3, size, size});
+  for (std::int64_t i = 0; i < n; ++i) {
+    const data::Image image = transforms.apply(images[static_cast<std::size_t>(i)], unused);
+    EDAT_CHECK(image.width == size && image.height == size,
+               "eval_batch: the transform gives " << image.width << " x " << image.height << ", not " << size << " x "
+                                                  << size);
+    normalize(image, batch.data<float>() + i * 3 * size * size);
+  }
+  return batch;
+}
+
 Tensor mirrored(const Tensor& images) {
   EDAT_CHECK(images.dim() == 4 && images.dtype() == DType::f32, "mirrored: expects f32 (N, C, H, W), got " << images.desc());
   const Tensor source = images.cpu();

@@ -28,6 +28,10 @@ struct Predictions {
 Predictions predict_dataset(models::Backbone& model, const AgeObjective& objective, const data::Dataset& dataset,
                             data::LoaderOptions loader_options, bool tta_flip = false);
 
+// Images as the network's input batch f32 (N, 3, size, size) on the CPU: `transforms` (the evaluation transform,
+// eval_transforms: resize, centre crop to size), then ImageNet normalisation (data::Normalize). predict_age's input.
+Tensor eval_batch(const std::vector<data::Image>& images, const data::Compose& transforms, std::int64_t size);
+
 // Images (N, C, H, W) mirrored left to right, on their device.
 Tensor mirrored(const Tensor& images);
 // Test-time augmentation: `ages` (AgeObjective::raw_ages of `images`) become the mean of theirs and their mirror
