@@ -94,6 +94,14 @@ INSTANTIATE_TEST_SUITE_P(Dtypes, ConvTest, ::testing::Values(DType::f32, DType::
 
 // ---- Winograd F(2x2, 3x3): which convolutions take it, and its error against the exact sums ----
 
+// Makes `kernels` the CPU's for the scope (these tests are about the fast kernels, also when ctest runs this program
+// a second time with EDAT_KERNELS=reference).
+struct CpuKernelsScope {
+  nn::LayerKernels& saved;
+  explicit CpuKernelsScope(nn::LayerKernels& kernels) : saved(nn::use_cpu_layer_kernels(kernels)) {}
+  ~CpuKernelsScope() { nn::use_cpu_layer_kernels(saved); }
+};
+
 // Restores the Winograd switch at scope exit.
 struct WinogradGuard {
   bool saved = nn::cpu_impl::conv2d_winograd();
@@ -134,6 +142,7 @@ double max_error(const Tensor& actual, const Tensor& exact) {
 // of several samples and of one. In f32 Winograd's error stays within a small multiple of im2col's (its transforms
 // add a few roundings); in f64 both are exact to 1e-12. The two paths must differ, or Winograd did not run.
 TEST(Winograd, ErrorStaysWithinAFewTimesIm2colsOnEveryTileLayout) {
+  const CpuKernelsScope fast_kernels(nn::cpu_impl::cpu_layer_kernels());
   const WinogradGuard guard;
   const std::vector<ConvCase> cases = {
       {"14x14 padding 1", {6, 32, 14, 14}, {24, 32, 3, 3}, true, {.pad_h = 1, .pad_w = 1}},
@@ -206,6 +215,7 @@ TEST(ReferenceKernels, ConvBackwardsAreTheAdjointsOfTheForward) {
 // use_cpu_layer_kernels() swaps the CPU's kernels in the running process (the CUDA tests put the oracle there): the
 // ops then give the reference's very bits, and the fast kernels come back when they are put back.
 TEST(ReferenceKernels, UseCpuLayerKernelsSwapsThemIn) {
+  const CpuKernelsScope start_from_the_fast_kernels(nn::cpu_impl::cpu_layer_kernels());
   const ConvCase& c = large_conv_cases().at(2);
   const Tensor x = rand(c.x), w = rand(c.w);
   const Tensor dy = rand(c.y());
