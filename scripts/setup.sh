@@ -27,6 +27,8 @@ packages=(
   nlohmann-json3-dev     # safetensors headers, configs
   libzip-dev             # PyTorch .pth files (zip format)
   libdlib-dev            # face detection for crop_faces (optional at build time: without it crop_faces is skipped)
+  libcpp-httplib-dev     # serve_age's HTTP server (optional at build time: without it serve_age is skipped)
+  chromium chromium-driver python3-selenium  # serve_age's page tested in headless Chromium (skipped without them)
 )
 
 missing=()
