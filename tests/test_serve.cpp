@@ -94,6 +94,7 @@ class RunningServer {
     return client().Post("/v1/predict", body, type.c_str());
   }
   apps::FaceAgeEstimator& estimator() { return estimator_; }
+  int port() const { return port_; }
 
  private:
   apps::FaceAgeEstimator estimator_;
@@ -237,6 +238,21 @@ TEST(ServeApi, HealthModelAndASelfContainedPage) {
   // Nothing from elsewhere: no script, style, font or image address outside the server.
   for (const char* outside : {"http://", "https://", "//fonts", "@import", "<link", "src=\""}) {
     EXPECT_EQ(page->body.find(outside), std::string::npos) << outside;
+  }
+}
+
+TEST(ServeApi, APortInUseIsAnError) {
+  RunningServer first(box_crops());
+  apps::FaceAgeEstimator estimator(train::load_age_model(kShipped), Device::cpu(), box_crops());
+  serve::AgeService service(estimator, 1, 1);
+  serve::AgeServer second(service, serve::describe_model(estimator, kShipped), {});
+  try {
+    second.bind("127.0.0.1", first.port());
+    FAIL() << "a second server bound port " << first.port();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot listen on 127.0.0.1:" + std::to_string(first.port())),
+              std::string::npos)
+        << e.what();
   }
 }
 

@@ -20,10 +20,11 @@ namespace edat::serve {
 // JPEGs decode at 1/2, 1/4 or 1/8 scale to fit.
 inline constexpr std::int64_t kDefaultMaxPixels = std::int64_t{1} << 24;
 
-// The workers run the shared network at once (nothing in its forward pass writes shared state: layers read their
-// parameters, grad mode and the convolution buffers are per thread), each with its share of the cores for
-// OpenMP: on 2 cores, 2 workers with 1 OpenMP thread each answered 3.1 photos/s where a mutex around the network
-// gave 2.45 and 2 threads each (4 on 2 cores) 2.8 (docs/benchmarks.md, "serve_age").
+// The workers run the shared network at once: nothing in its forward pass writes shared state (layers only read
+// their parameters and buffers in evaluation mode; grad mode and the convolution's scratch buffers are per thread;
+// each job sets its thread's NoGradGuard). Each worker gets its share of the cores for OpenMP (omp_set_num_threads
+// is per thread). Measured on 2 cores, 2 workers, 4 clients (docs/benchmarks.md, "serve_age"): 3.13 photos/s this
+// way, 2.93 with 2 OpenMP threads per worker (4 on 2 cores), 2.27 with a mutex around the network.
 class AgeService {
  public:
   // `threads` estimators like `prototype` (sharing its network), at most `queue_capacity` images waiting.

@@ -78,6 +78,12 @@ AgeServer::AgeServer(AgeService& service, Json model, const HttpOptions& options
   // A body over the limit with a Content-Length is refused before it is read into memory (httplib reads it past);
   // a chunked one is counted as it arrives (predict).
   http_.set_payload_max_length(options_.max_upload_bytes);
+  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, with which a second server on a port in use binds too
+  // and the kernel shares the connections out between the two.
+  http_.set_socket_options([](socket_t socket) {
+    const int yes = 1;
+    setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   http_.set_default_headers({{"X-Content-Type-Options", "nosniff"}, {"Cache-Control", "no-store"}});
 
   http_.Get("/", [](const httplib::Request&, httplib::Response& response) {
