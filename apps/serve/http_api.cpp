@@ -162,15 +162,17 @@ void AgeServer::predict(const httplib::Request& request, httplib::Response& resp
   } else {
     read_whole = read([&](const char* data, std::size_t size) { return take(data, size, true); });
   }
-  if (too_large || response.status == 413)
+  if (too_large || response.status == 413) {  // ours, or httplib's from the Content-Length
     return answer_error(response, 413, status_message(413, options_.max_upload_bytes));
+  }
   if (!read_whole) {
     return answer_error(response, 400,
                         "the body could not be read (a malformed multipart/form-data body, or the "
                         "connection ended early)");
   }
-  if (!found_file)
+  if (!found_file) {
     return answer_error(response, 400, "the multipart/form-data body has no file: " + std::string(kSendAs));
+  }
   const std::string type = media_type(declared_type);
   if (!decodable_type(type)) {
     return answer_error(response, 415, "unsupported content type '" + type + "': " + kSendAs);

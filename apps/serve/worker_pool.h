@@ -39,12 +39,14 @@ class WorkerPool {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  // Queues the job, or returns false when `capacity` jobs already wait. A job must not throw (it owns its errors:
-  // serve_age's set a promise); one that does is dropped, and its thread goes on with the next.
+  // Queues the job, or returns false when every thread is busy and `capacity` jobs already wait (so with capacity 0
+  // a job is taken only by an idle thread). A job must not throw (it owns its errors: serve_age's set a promise); one
+  // that does is dropped, and its thread goes on with the next.
   bool try_submit(Job job) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (stopping_ || queue_.size() >= capacity_) return false;
+      const std::size_t idle = threads_.size() - busy_;
+      if (stopping_ || queue_.size() >= capacity_ + idle) return false;
       queue_.push_back(std::move(job));
     }
     wake_.notify_one();
@@ -68,11 +70,14 @@ class WorkerPool {
         if (queue_.empty()) return;  // stopping, nothing left
         job = std::move(queue_.front());
         queue_.pop_front();
+        ++busy_;
       }
       try {
         job(state);
       } catch (...) {  // the job's own fault: the other jobs and this thread are not affected
       }
+      std::lock_guard<std::mutex> lock(mutex_);
+      --busy_;
     }
   }
 
@@ -81,6 +86,7 @@ class WorkerPool {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Job> queue_;
+  std::size_t busy_ = 0;  // threads running a job
   bool stopping_ = false;
   std::vector<std::thread> threads_;  // last: started once everything above exists, joined first
 };
