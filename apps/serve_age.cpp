@@ -64,7 +64,6 @@ int main(int argc, char** argv) {
     serve::AgeService service(*estimator, threads, static_cast<std::size_t>(queue));
     serve::HttpOptions http;
     http.max_upload_bytes = static_cast<std::size_t>(max_upload_mb * (1 << 20));
-    http.connection_threads = 2 * (static_cast<std::size_t>(threads) + static_cast<std::size_t>(queue)) + 4;
     serve::AgeServer server(service, serve::describe_model(*estimator, flags.weights_path), http);
     port = server.bind(host, port);
     std::printf("serve_age: listening on http://%s:%d/ (%s, %d threads, queue %d)\n", host.c_str(), port,

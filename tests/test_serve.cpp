@@ -73,7 +73,6 @@ class RunningServer {
       : estimator_(train::load_age_model(kShipped), Device::cpu(), options), service_(estimator_, threads, queue) {
     serve::HttpOptions http;
     http.max_upload_bytes = max_upload_bytes;
-    http.connection_threads = 2 * (static_cast<std::size_t>(threads) + queue) + 4;
     server_ = std::make_unique<serve::AgeServer>(service_, serve::describe_model(estimator_, kShipped), http);
     port_ = server_->bind("127.0.0.1", 0);
     thread_ = std::thread([this] { server_->run(); });

@@ -24,9 +24,10 @@ namespace edat::serve {
 
 struct HttpOptions {
   std::size_t max_upload_bytes = std::size_t{20} << 20;  // --max-upload-mb
-  // Threads that read requests and write answers (cpp-httplib's pool); each waits for its image's worker, so there
-  // are enough for every worker and every queued image, plus a few for the page, /healthz and 503 answers.
-  std::size_t connection_threads = 16;
+  // Threads that read requests and write answers (cpp-httplib's pool); each waits for its image's worker. 0: enough
+  // for every worker and every queued image twice over (keep-alive connections hold a thread while idle), plus a
+  // few for the page, /healthz and 503 answers.
+  std::size_t connection_threads = 0;
 };
 
 class AgeServer {
