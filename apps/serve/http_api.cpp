@@ -73,9 +73,9 @@ AgeServer::AgeServer(AgeService& service, Json model, const HttpOptions& options
   for (const char* key : {"weights", "architecture", "input_size", "face_crop", "tta"}) {
     if (model_.contains(key)) model_summary_[key] = model_[key];
   }
-  const std::size_t connection_threads =
-      options_.connection_threads ? options_.connection_threads
-                                  : 2 * (service_.threads() + service_.queue_capacity()) + 4;
+  const std::size_t connection_threads = options_.connection_threads
+                                             ? options_.connection_threads
+                                             : 2 * (service_.threads() + service_.queue_capacity()) + 4;
   http_.new_task_queue = [connection_threads] { return new httplib::ThreadPool(connection_threads); };
   // A body over the limit with a Content-Length is refused before it is read into memory (httplib reads it past);
   // a chunked one is counted as it arrives (predict).
