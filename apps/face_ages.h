@@ -1,8 +1,11 @@
-// The ages of the faces in one image file, for predict_age: decode, optionally detect every face and crop it as
-// crop_faces crops training data, run the network on all crops at once, clamp into the model's age range.
+// The ages of the faces in one image, for predict_age and serve_age: decode, optionally detect every face and crop it
+// as crop_faces crops training data, run the network on all crops at once, clamp into the model's age range.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
@@ -28,7 +31,17 @@ struct ImageAges {
   std::string image;
   std::vector<FaceAge> faces;  // most confident first
   std::string error;           // non-empty: the image failed (unreadable, no face found) and has no faces
+  int width = 0, height = 0;   // the image as decoded: the frame of the boxes (a large JPEG may decode smaller)
+  // Why, for callers that answer each differently (serve_age: 400, an empty list, 500). bad_image: not decodable
+  // (data::DecodeError) or refused by a check on the image (an edat::Error: too large to resize, ...); internal:
+  // anything else (out of memory).
+  enum class Failure { none, bad_image, no_face, internal };
+  Failure failure = Failure::none;
 };
+
+// {"box": [x, y, w, h] or null, "score": 1.52 or null, "age": 34.2} (and "clamped_from" when clamped), rounded to
+// print short: predict_age --json and serve_age's answers.
+nlohmann::ordered_json to_json(const FaceAge& face);
 
 struct FaceAgeOptions {
   bool detect_face = false;
@@ -37,7 +50,7 @@ struct FaceAgeOptions {
   bool align = false;  // aligned chips (data/faces/face_aligner.h) of the detected faces, not box crops
   std::string landmarks = data::kDefaultLandmarks;
   double chip_padding = data::kDefaultChipPadding;
-  bool tta_flip = false;  // each age the mean of the crop's and its mirror image's
+  bool tta_flip = false;                               // each age the mean of the crop's and its mirror image's
   std::int64_t max_pixels = data::default_max_pixels;  // larger images are refused (JPEGs decode smaller to fit)
 };
 
@@ -51,23 +64,29 @@ class FaceAgeEstimator {
   // Loads the face detector only with detect_face, the landmark model only with align (which implies detect_face);
   // an edat::Error when the build has no dlib.
   FaceAgeEstimator(train::AgeModel model, Device device, const FaceAgeOptions& options);
+  // Another estimator for another thread: it shares this one's network (read-only) and landmark model (thread-safe)
+  // and has a face detector of its own (dlib's is not thread-safe). Estimators of one network may run at once.
+  FaceAgeEstimator(const FaceAgeEstimator& other);
+  FaceAgeEstimator& operator=(const FaceAgeEstimator&) = delete;
   ~FaceAgeEstimator();
 
-  // Never throws for a bad image: its problem is in the result's error.
+  // Never throw for a bad image: its problem is in the result's error. `name` names the image in messages.
   ImageAges estimate(const std::string& path);
-  std::pair<double, double> age_range() const { return objective_.description().age_range(); }
+  ImageAges estimate(const std::uint8_t* data, std::size_t size, const std::string& name);
+
+  const train::ModelDescription& description() const;
+  std::pair<double, double> age_range() const { return description().age_range(); }
+  const FaceAgeOptions& options() const;  // as used: detect_face is set with align
 
  private:
-  std::vector<data::Image> face_crops(const std::string& path, ImageAges& result) const;
+  // What every copy shares: the network and how its input is made.
+  struct Network;
+  std::vector<data::Image> face_crops(const std::uint8_t* data, std::size_t size, const std::string& name,
+                                      ImageAges& result) const;
 
-  train::AgeModel model_;
-  Device device_;
-  FaceAgeOptions options_;
-  train::AgeObjective objective_;
-  data::Compose transforms_;
+  std::shared_ptr<Network> network_;
 #ifdef EDAT_WITH_FACES  // a build without dlib has no FaceDetector to link
   std::unique_ptr<data::FaceDetector> detector_;
-  std::unique_ptr<data::FaceAligner> aligner_;
 #endif
 };
 

@@ -31,6 +31,8 @@ packages=(
   iproute2               # ip netns: the multi-host data-parallel test (tests/dist_netns_test.sh)
   procps                 # pgrep, for the data-parallel signal tests
   libonnx-dev libprotobuf-dev  # export_onnx: ONNX protobufs, checker, shape inference (optional at build time too)
+  libcpp-httplib-dev     # serve_age's HTTP server (optional at build time: without it serve_age is skipped)
+  chromium chromium-driver python3-selenium  # serve_age's page tested in headless Chromium (skipped without them)
 )
 
 missing=()

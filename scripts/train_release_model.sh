@@ -6,7 +6,9 @@
 #      21-60), cut as predict_age cuts faces out of photos (the model records it: edat.face_crop);
 #   2. train_resnet --config configs/utkface_release.json: ImageNet MobileNetV2 (scripts/get_pretrained.sh), fine-tuned
 #      with L1 loss, a seeded 10% of the faces held out for validation;
-#   3. copies the best epoch's weights to trained-models/ and prints their sha256 beside the committed one's.
+#   3. copies the best epoch's weights to trained-models/ (and train_resnet's results.json beside them, as
+#      NAME.results.json: the training metrics serve_age's GET /v1/model gives) and prints their sha256 beside the
+#      committed one's.
 #
 #   bash scripts/train_release_model.sh        # about 70 minutes on the 2-core build machine
 #
@@ -30,6 +32,7 @@ start=$(date +%s)
   --train-csv "$work/faces/faces.csv" --out "$work/train" --progress-seconds 60
 mkdir -p "$(dirname "$out")"
 cp "$work/train/best.safetensors" "$out"
+cp "$work/train/results.json" "${out%.safetensors}.results.json"
 echo "train_release_model: done in $(( ($(date +%s) - start) / 60 )) min: $out"
 sha256sum "$out"
 if [[ -f trained-models/SHA256SUMS ]]; then
