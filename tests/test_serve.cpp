@@ -396,7 +396,7 @@ TEST(ServeApi, ConcurrentRequestsGetTheSerialAnswers) {
       const bool bad = i % 4 == 3;  // a truncated image among the good ones
       const std::string& image = images[static_cast<std::size_t>(i) % images.size()];
       const httplib::Result result = server.predict(bad ? image.substr(0, image.size() / 3) : image);
-      if (!result) return std::make_pair(-1, std::string());
+      if (!result) return std::make_pair(-1, "client error: " + httplib::to_string(result.error()));
       const Json body = Json::parse(result->body);
       return std::make_pair(result->status, body.contains("faces") ? body["faces"].dump() : std::string());
     }));

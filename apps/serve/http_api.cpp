@@ -82,9 +82,10 @@ AgeServer::AgeServer(AgeService& service, Json model, const HttpOptions& options
   http_.set_payload_max_length(options_.max_upload_bytes);
   // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, with which a second server on a port in use binds too
   // and the kernel shares the connections out between the two.
-  http_.set_socket_options([](socket_t socket) {
+  http_.set_socket_options([this](socket_t socket) {
     const int yes = 1;
     setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listening_socket_ = socket;
   });
   http_.set_default_headers({{"X-Content-Type-Options", "nosniff"}, {"Cache-Control", "no-store"}});
 
@@ -129,6 +130,10 @@ AgeServer::AgeServer(AgeService& service, Json model, const HttpOptions& options
 int AgeServer::bind(const std::string& host, int port) {
   const bool bound = port == 0 ? (port = http_.bind_to_any_port(host)) > 0 : http_.bind_to_port(host, port);
   EDAT_CHECK(bound, "serve_age: cannot listen on " << host << ":" << port << " (in use, or not an address here)");
+  // Debian's httplib library listens with a backlog of 5: in a burst of clients, connections beyond it were reset
+  // while the workers kept the cores busy (ServeApi.ConcurrentRequestsGetTheSerialAnswers, 48 at once, failed one
+  // run in three with "Read" errors). listen() again on the bound socket widens the queue (Linux allows it).
+  if (listening_socket_ != INVALID_SOCKET) ::listen(listening_socket_, SOMAXCONN);
   return port;
 }
 

@@ -50,6 +50,7 @@ class AgeServer {
   nlohmann::ordered_json model_summary_;  // the part of model_ each prediction repeats
   HttpOptions options_;
   httplib::Server http_;
+  socket_t listening_socket_ = INVALID_SOCKET;  // the server's socket, as httplib creates it (bind() widens its backlog)
 };
 
 }  // namespace edat::serve
