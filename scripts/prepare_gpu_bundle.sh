@@ -7,8 +7,10 @@
 #
 # The build: -DEDAT_CUDA=ON (sm_90 machine code + compute_90 PTX, cmake/cuda.cmake), the CUDA runtime linked
 # statically (CUDA::cudart_static, tensor/CMakeLists.txt), -DEDAT_NATIVE=OFF so the CPU code is x86-64-v3 and runs
-# on that machine's other CPU. cuBLAS (libcublas.so.13) and cuDNN (libcudnn.so.9) stay shared: gpu_check.sh finds
-# them in PyTorch's pip packages there (torch 2.11+cu130: CUDA 13 and cuDNN 9, the majors this build links to).
+# on that machine's other CPU, and -DEDAT_OPENBLAS=OFF (Eigen's own GEMM for the CPU ops: OpenBLAS, 37 MB, is not
+# worth carrying for the CPU side of a GPU check). cuBLAS (libcublas.so.13) and cuDNN (libcudnn.so.9) stay shared:
+# gpu_check.sh finds them in PyTorch's pip packages there (torch 2.11+cu130: CUDA 13 and cuDNN 9, the majors this
+# build links to).
 #
 # gpu_bundle/bundle.tar.xz (xz: the binaries shrink 4x, about 5 MiB -> 1.3 MiB each; unpacked there by gpu_check.sh)
 #   bin/         stripped binaries: the CUDA-carrying tests, train_resnet, bench_train_gpu
@@ -28,7 +30,7 @@ source scripts/cuda_tests.sh  # cuda_test_binaries: the tests gpu_check.sh runs
 tests=("${cuda_test_binaries[@]}")
 apps=(train_resnet bench_train_gpu cuda_info)
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DEDAT_CUDA=ON -DEDAT_NATIVE=OFF \
-  -DEDAT_BUILD_FUZZERS=OFF >/dev/null
+  -DEDAT_OPENBLAS=OFF -DEDAT_BUILD_FUZZERS=OFF >/dev/null
 cmake --build "$build_dir" -j"${JOBS:-2}" --target "${tests[@]}" "${apps[@]}"
 
 stage=$(mktemp -d)

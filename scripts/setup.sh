@@ -17,6 +17,7 @@ build_dir="${BUILD_DIR:-build}"
 packages=(
   cmake ninja-build g++ pkg-config
   libeigen3-dev          # CPU matrix products
+  libopenblas-openmp-dev # the GEMM under them (cmake/gemm.cmake; optional at build time: EDAT_OPENBLAS)
   libstb-dev             # stb_image (PNG/BMP) and stb_image_write
   libturbojpeg0-dev      # JPEG decoding (TurboJPEG API: whole images)
   libjpeg-dev            # libjpeg-turbo's libjpeg API: decoding only a box of a JPEG
