@@ -12,6 +12,7 @@
 #include "autograd/ops.h"
 #include "layers/cpu/cpu_layer_kernels.h"
 #include "layers/functional.h"
+#include "layers/reference/reference_layer_kernels.h"
 #include "tensor/backend.h"
 #include "tensor/factory.h"
 
@@ -26,8 +27,7 @@ Tensor random_f32(const Shape& shape, std::uint64_t seed) {
 
 // C (n, n) = A (n, n) B (n, n): 2 n^3 floating-point operations.
 void set_matmul_counter(benchmark::State& state, std::int64_t n) {
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(2.0 * n * n * n * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * n * n * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void BM_matmul_kernel(benchmark::State& state) {
@@ -81,8 +81,8 @@ void BM_add_op(benchmark::State& state) {
 }
 
 // The 3x3 stride-1 convolutions of ResNet-34 at batch 32, 128 px (layer1 .. layer4): forward, data gradient and
-// filter gradient of the CPU kernels, as im2col + GEMM (winograd 0) and as Winograd F(2x2, 3x3) (winograd 1), in GFLOP/s of the direct
-// convolution (2 N K C 9 P Q), so that both are counted alike.
+// filter gradient of the CPU kernels, as im2col + GEMM (winograd 0) and as Winograd F(2x2, 3x3) (winograd 1), in
+// GFLOP/s of the direct convolution (2 N K C 9 P Q), so that both are counted alike.
 struct ConvLayer {
   std::int64_t channels, side;
 };
@@ -115,11 +115,33 @@ void BM_conv3x3(benchmark::State& state) {
                                                  benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The ResNet stem's max pooling (3x3, stride 2, padding 1) at batch 32 and 128 px: (32, 64, 64, 64) -> 32 x 32, with
+// the argmax (training) or without it (evaluation), on the fast kernel or the textbook one.
+void BM_max_pool_stem(benchmark::State& state) {
+  const bool reference = state.range(0) == 1, with_indices = state.range(1) == 1;
+  const Tensor x = random_f32({kConvBatch, 64, 64, 64}, 3);
+  Tensor y = empty({kConvBatch, 64, 32, 32});
+  Tensor indices = with_indices ? empty(y.shape(), {.dtype = DType::i64}) : Tensor();
+  const nn::Pool2dOptions stem{.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1};
+  nn::LayerKernels& kernels = reference ? nn::reference::reference_layer_kernels() : nn::cpu_impl::cpu_layer_kernels();
+  for (auto _ : state) {
+    kernels.max_pool2d_forward(x, y, indices, stem);
+    benchmark::DoNotOptimize(y.raw_data());
+    benchmark::ClobberMemory();
+  }
+  state.SetLabel(std::string(reference ? "reference" : "fast") + (with_indices ? ", with indices" : ", values only"));
+}
+
 }  // namespace
 
 BENCHMARK(BM_conv3x3)
     ->ArgsProduct({{0, 1, 2, 3}, {0, 1, 2}, {0, 1}})
     ->ArgNames({"layer", "pass", "winograd"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_max_pool_stem)
+    ->ArgsProduct({{0, 1}, {0, 1}})
+    ->ArgNames({"reference", "indices"})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_matmul_kernel)->Arg(512)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);

@@ -42,7 +42,8 @@ class LayerKernels {
                                          const Tensor& save_mean, const Tensor& save_invstd, Tensor& dx,
                                          Tensor& dweight, Tensor& dbias, double eps) = 0;
 
-  // ---- max pooling: indices (i64, y's shape) hold the flat h * W + w input position of each maximum ----
+  // ---- max pooling: indices (i64, y's shape) hold the flat h * W + w input position of each maximum; the forward
+  // leaves them out when `indices` is undefined (no backward will run) ----
   virtual void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const Pool2dOptions& options) = 0;
   // dx (pre-zeroed by the caller) += dy scattered to indices.
   virtual void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx,

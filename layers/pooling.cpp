@@ -44,7 +44,10 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) {
                                                   << o.kernel_w << ") with dilation (" << o.dilation_h << ", "
                                                   << o.dilation_w << "): the output would be " << P << " x " << Q);
   Tensor y = new_like(x, {x.size(0), x.size(1), P, Q});
-  Tensor indices = empty(y.shape(), {.dtype = DType::i64, .device = x.device()});
+  // The argmax only matters to a backward: without one (evaluation, no grad) it is neither stored nor written.
+  Tensor indices;
+  if (is_grad_enabled() && x.requires_grad())
+    indices = empty(y.shape(), {.dtype = DType::i64, .device = x.device()});
   layer_kernels(x.device()).max_pool2d_forward(x, y, indices, o);
   return record("max_pool2d", y, {x}, [indices, x_shape = x.shape(), o](const Tensor& g, const std::vector<bool>&) {
     Tensor gx = zeros(x_shape, {.dtype = g.dtype(), .device = g.device()});

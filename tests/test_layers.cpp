@@ -36,10 +36,10 @@ Tensor rand(const Shape& shape, DType dtype = DType::f32, double lo = -1, double
 
 // ---- convolution: the fast CPU kernels against the textbook ones (layers/reference/, the oracle) ----
 using edat::testing::conv_cases;
+using edat::testing::ConvCase;
 using edat::testing::ConvReference;
 using edat::testing::large_conv_cases;
 using edat::testing::reference_conv;
-using edat::testing::ConvCase;
 
 class ConvTest : public ::testing::TestWithParam<DType> {
  protected:
@@ -163,9 +163,9 @@ TEST(Winograd, ErrorStaysWithinAFewTimesIm2colsOnEveryTileLayout) {
         ASSERT_TRUE(nn::cpu_impl::winograd_applies(geometry_of(c))) << c.name;
         const Tensor x = rand(c.x, dtype), w = rand(c.w, dtype), dy = rand(c.y(), dtype);
         const Tensor b = c.bias ? rand({c.w[0]}, dtype) : Tensor();
-        const ConvReference exact = reference_conv(x.to(DType::f64), w.to(DType::f64),
-                                                   b.defined() ? b.to(DType::f64) : Tensor(), dy.to(DType::f64),
-                                                   c.options);
+        const ConvReference exact =
+            reference_conv(x.to(DType::f64), w.to(DType::f64), b.defined() ? b.to(DType::f64) : Tensor(),
+                           dy.to(DType::f64), c.options);
         Tensor y[2], dx[2], dw[2];
         for (int winograd = 0; winograd < 2; ++winograd) {
           nn::cpu_impl::set_conv2d_winograd(winograd == 1);
@@ -425,6 +425,40 @@ TEST(MaxPool, MatchesLoops) {
       {.kernel_h = 3, .kernel_w = 3, .stride_h = 3, .stride_w = 2, .pad_h = 1, .pad_w = 0, .ceil_mode = true});
   check_max_pool_against_loops({2, 4, 56, 56},
                                {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1});
+}
+
+// The fast kernel's separable passes must pick the reference's position when values tie, and its value and position
+// with -inf and NaN (the first maximum in row-major window order, or the last NaN), in both dtypes, with and without
+// the indices; the inputs draw from {0, 1, -inf, NaN} so that every window holds ties.
+TEST(MaxPool, TiesInfinitiesAndNansPickTheReferencePositions) {
+  const std::vector<Pool2dOptions> options = {
+      {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1},
+      {.kernel_h = 2, .kernel_w = 2, .stride_h = 2, .stride_w = 2},
+      {.kernel_h = 3, .kernel_w = 2, .stride_h = 1, .stride_w = 3, .pad_h = 1, .pad_w = 1, .ceil_mode = true},
+      {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 1, .pad_h = 1, .dilation_h = 2, .dilation_w = 2}};
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  const Shape shape{2, 3, 9, 11};
+  std::vector<double> values(static_cast<std::size_t>(numel(shape)));
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const std::size_t r = (i * 2654435761u) % 23;  // a fixed scramble: mostly 0 and 1, some -inf and NaN
+    values[i] = r < 9 ? 0.0 : r < 19 ? 1.0 : r < 21 ? -inf : nan;
+  }
+  for (DType dtype : {DType::f32, DType::f64}) {
+    const Tensor x = from_vector(values, shape, {.dtype = dtype});
+    for (const Pool2dOptions& o : options) {
+      const Shape y_shape = nn::max_pool2d(x, o).shape();
+      Tensor y = empty(y_shape, {.dtype = dtype}), y_reference = empty(y_shape, {.dtype = dtype});
+      Tensor indices = empty(y_shape, {.dtype = DType::i64}), indices_reference = empty(y_shape, {.dtype = DType::i64});
+      nn::cpu_impl::cpu_layer_kernels().max_pool2d_forward(x, y, indices, o);
+      nn::reference::reference_layer_kernels().max_pool2d_forward(x, y_reference, indices_reference, o);
+      EXPECT_TRUE(edat::testing::bit_identical(y, y_reference)) << "kernel " << o.kernel_h << "x" << o.kernel_w;
+      EXPECT_TRUE(edat::testing::bit_identical(indices, indices_reference))
+          << "kernel " << o.kernel_h << "x" << o.kernel_w;
+      Tensor no_indices, y_alone = empty(y_shape, {.dtype = dtype});
+      nn::cpu_impl::cpu_layer_kernels().max_pool2d_forward(x, y_alone, no_indices, o);
+      EXPECT_TRUE(edat::testing::bit_identical(y_alone, y_reference));
+    }
+  }
 }
 
 TEST(AdaptiveAvgPool, GlobalIsTheMean) {

@@ -47,7 +47,7 @@ __global__ void max_pool2d_forward_kernel(const T* x, T* y, std::int64_t* indice
       }
     }
     y[i] = best;
-    indices[i] = best_at;
+    if (indices != nullptr) indices[i] = best_at;
   }
 }
 
@@ -149,7 +149,7 @@ void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const Pool2
     using T = decltype(zero);
     max_pool2d_forward_kernel<T><<<grid_size(n), kThreadsPerBlock, 0, current_stream()>>>(
         static_cast<const T*>(x.raw_data()), static_cast<T*>(y.raw_data()),
-        static_cast<std::int64_t*>(indices.raw_data()), n, g);
+        indices.defined() ? static_cast<std::int64_t*>(indices.raw_data()) : nullptr, n, g);
   });
   EDAT_CUDA_CHECK_LAUNCH();
 }

@@ -40,7 +40,7 @@ void ReferenceLayerKernels::max_pool2d_forward(const Tensor& x, Tensor& y, Tenso
               if (best_at < 0 || v > best || std::isnan(v)) best = v, best_at = h * W + w;
             }
           y.data<T>()[(plane * P + p) * Q + q] = best;
-          indices.data<std::int64_t>()[(plane * P + p) * Q + q] = best_at;
+          if (indices.defined()) indices.data<std::int64_t>()[(plane * P + p) * Q + q] = best_at;
         }
     }
   });
