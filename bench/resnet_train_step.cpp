@@ -17,6 +17,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "bench/bench_util.h"
+#include "data/loader.h"
 #include "layers/fold.h"
 #include "layers/functional.h"
 #include "models/backbone.h"
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"adam", "sgd"}))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  data::keep_freed_memory_for_reuse();  // as train_resnet and evaluate_age run (data/loader.h)
 
   try {
     const Device device = Device::parse(device_name);
