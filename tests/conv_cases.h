@@ -60,6 +60,12 @@ inline const std::vector<ConvCase>& conv_cases() {
        {4, 1, 3, 3},
        false,
        {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .groups = 2}},
+      // Padding 2 x 0 at stride 2: the last input column is never read (and gets no gradient).
+      {"depthwise stride 2, padding 2x0, an unread column",
+       {2, 3, 8, 10},
+       {3, 1, 3, 3},
+       true,
+       {.stride_h = 2, .stride_w = 2, .pad_h = 2, .pad_w = 0, .groups = 3}},
       {"1x1", {3, 5, 4, 6}, {7, 5, 1, 1}, true, {}},
       {"1x1 single sample", {1, 8, 5, 3}, {4, 8, 1, 1}, false, {}},
       {"1x1 stride 2 (downsample)", {4, 6, 7, 7}, {8, 6, 1, 1}, false, {.stride_h = 2, .stride_w = 2}},
