@@ -25,12 +25,14 @@ class CpuOptimKernels final : public OptimKernels {
       using T = decltype(tag);
       const SgdScalars<T> s = sgd_scalars<T>(hyper);
       for (std::size_t k = 0; k < lists.params.size(); ++k) {
-        T* p = ptr<T>(lists.params[k]);
-        const T* g = ptr<T>(lists.grads[k]);
-        T* buf = s.has_momentum ? ptr<T>(lists.m[k]) : nullptr;
+        T* __restrict p = ptr<T>(lists.params[k]);
+        const T* __restrict g = ptr<T>(lists.grads[k]);
+        T* __restrict buf = s.has_momentum ? ptr<T>(lists.m[k]) : nullptr;
         const bool first = lists.steps[k] == 1;
         const std::int64_t n = lists.params[k].numel();
-#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+        // firstprivate: each thread's own copy of the scalars, which the tensors' stores cannot alias (shared, they
+        // would be reloaded after every store and the loop would not vectorise).
+#pragma omp parallel for schedule(static) firstprivate(s) if (n > kParallelGrain)
         for (std::int64_t i = 0; i < n; ++i) sgd_update(p[i], g[i], buf ? buf + i : nullptr, first, s);
       }
     });
@@ -42,12 +44,12 @@ class CpuOptimKernels final : public OptimKernels {
       using T = decltype(tag);
       for (std::size_t k = 0; k < lists.params.size(); ++k) {
         const AdamScalars<T> s = adam_scalars<T>(hyper, lists.steps[k]);
-        T* p = ptr<T>(lists.params[k]);
-        const T* g = ptr<T>(lists.grads[k]);
-        T* m = ptr<T>(lists.m[k]);
-        T* v = ptr<T>(lists.v[k]);
+        T* __restrict p = ptr<T>(lists.params[k]);
+        const T* __restrict g = ptr<T>(lists.grads[k]);
+        T* __restrict m = ptr<T>(lists.m[k]);
+        T* __restrict v = ptr<T>(lists.v[k]);
         const std::int64_t n = lists.params[k].numel();
-#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+#pragma omp parallel for schedule(static) firstprivate(s) if (n > kParallelGrain)  // firstprivate: as in sgd_step
         for (std::int64_t i = 0; i < n; ++i) adam_update(p[i], g[i], m[i], v[i], s);
       }
     });
