@@ -48,8 +48,15 @@ struct Geometry {
 
   // Output columns q whose input column q sw + offset lies inside [0, W): [first, last).
   void valid_q(std::int64_t offset, std::int64_t& first, std::int64_t& last) const {
-    first = offset >= 0 ? 0 : (-offset + sw - 1) / sw;
-    last = W - offset <= 0 ? 0 : std::min(Q, (W - offset + sw - 1) / sw);
+    valid_outputs(offset, sw, W, Q, first, last);
+  }
+
+  // Outputs o in [0, out) whose input position o stride + offset lies inside [0, in): [first, last). Also the
+  // pooling kernels' (layers/cpu/pooling_cpu.cpp).
+  static void valid_outputs(std::int64_t offset, std::int64_t stride, std::int64_t in, std::int64_t out,
+                            std::int64_t& first, std::int64_t& last) {
+    first = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+    last = in - offset <= 0 ? 0 : std::min(out, (in - offset + stride - 1) / stride);
     first = std::min(first, last);
   }
 };

@@ -53,7 +53,8 @@ int for_each_sample_share(int threads, std::int64_t N, F&& body) {
 }
 
 // The scratch buffers of a thread: im2col's columns, a staged chunk, the filter gradient's partial sums, and
-// Winograd's transformed weights, inputs and products.
+// Winograd's transformed weights, inputs and products. The depthwise kernels (depthwise_conv2d_cpu.cpp) hold their
+// padded planes in the first two.
 enum Slot { kColumns, kStaging, kPartials, kWinogradWeights, kWinogradInputs, kWinogradProducts, kSlots };
 
 // A growing, 64-byte aligned scratch buffer per thread and slot, kept between calls so that the training loop

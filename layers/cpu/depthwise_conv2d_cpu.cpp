@@ -9,8 +9,8 @@
 
 #include <Eigen/Core>
 #include <algorithm>
-#include <vector>
 
+#include "layers/cpu/conv2d_work.h"
 #include "tensor/cpu/cpu_backend.h"
 
 namespace edat::nn::cpu_impl {
@@ -67,14 +67,6 @@ struct Padded {
   std::int64_t size() const { return rows * cols; }
 };
 
-template <class T>
-T* thread_buffer(int slot, std::int64_t count) {
-  thread_local std::vector<T> buffers[2];
-  std::vector<T>& b = buffers[slot];
-  if (static_cast<std::int64_t>(b.size()) < count) b.resize(static_cast<std::size_t>(count));
-  return b.data();
-}
-
 // out (rows x cols) = the plane (height x width) shifted by (top, left), zero around it; what falls outside is left
 // out.
 template <class T>
@@ -93,8 +85,8 @@ void forward_3x3(const T* x, const T* w, const T* bias, T* y, const Geometry& g)
 #pragma omp parallel for schedule(static) if (worth_threads(g))
   for (std::int64_t plane = 0; plane < planes; ++plane) {
     const std::int64_t n = plane / g.K, k = plane % g.K;
-    T* pad = thread_buffer<T>(0, e.size());
-    T* out = thread_buffer<T>(1, e.outputs);
+    T* pad = scratch<T>(kColumns, e.size());
+    T* out = scratch<T>(kStaging, e.outputs);
     pad_plane(x + (n * g.C + k / m) * g.hw(), g.H, g.W, g.ph, g.pw, e.rows, e.cols, pad);
     const T* wk = w + k * 9;
     const T b = bias ? bias[k] : T(0);
@@ -132,13 +124,13 @@ void backward_data_3x3(const T* dy, const T* w, T* dx, const Geometry& g) {
 #pragma omp parallel for schedule(static) if (worth_threads(g))
   for (std::int64_t plane = 0; plane < planes; ++plane) {
     const std::int64_t n = plane / g.C, c = plane % g.C;
-    T* sums = thread_buffer<T>(0, e.size());
+    T* sums = scratch<T>(kColumns, e.size());
     std::fill(sums, sums + e.size(), T(0));
     for (std::int64_t k = c * m; k < (c + 1) * m; ++k) {
       const T* grad = dy + (n * g.K + k) * g.pq();
       const T* wk = w + k * 9;
       if (kStride == 1) {
-        T* numbered = thread_buffer<T>(1, margin + e.size());
+        T* numbered = scratch<T>(kStaging, margin + e.size());
         pad_plane(grad, g.P, g.Q, 0, 0, e.rows, e.cols, numbered + margin);
         std::fill(numbered, numbered + margin, T(0));
         const T* at = numbered + margin;
@@ -174,8 +166,8 @@ void backward_filter_3x3(const T* dy, const T* x, T* dw, const Geometry& g) {
 #pragma omp parallel for schedule(static) if (worth_threads(g))
   for (std::int64_t k = 0; k < g.K; ++k) {
     T partial[9][kLanes] = {};
-    T* pad = thread_buffer<T>(0, e.size());
-    T* numbered = thread_buffer<T>(1, e.size());
+    T* pad = scratch<T>(kColumns, e.size());
+    T* numbered = scratch<T>(kStaging, e.size());
     for (std::int64_t n = 0; n < g.N; ++n) {
       pad_plane(x + (n * g.C + k / m) * g.hw(), g.H, g.W, g.ph, g.pw, e.rows, e.cols, pad);
       pad_plane(dy + (n * g.K + k) * g.pq(), g.P, g.Q, 0, 0, e.rows, e.cols, numbered);

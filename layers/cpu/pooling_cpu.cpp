@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "layers/cpu/conv2d_geometry.h"
 #include "layers/cpu/cpu_layer_kernels.h"
 #include "tensor/cpu/cpu_backend.h"
 
@@ -23,12 +24,9 @@ inline std::int64_t window_end(std::int64_t i, std::int64_t in, std::int64_t out
   return ((i + 1) * in + out - 1) / out;
 }
 
-// ceil(a / b) for b > 0 and any sign of a.
-inline std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
-
 // The first of start, start + step, ... that is not negative (the first tap of a window inside the image).
 inline std::int64_t first_inside(std::int64_t start, std::int64_t step) {
-  return start >= 0 ? start : start + ceil_div(-start, step) * step;
+  return start >= 0 ? start : start + (-start + step - 1) / step * step;
 }
 
 // One row's pass of max pooling: for each output column q, the maximum of row[q stride + offset_s] over the taps s
@@ -81,10 +79,11 @@ void CpuLayerKernels::max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& ind
   RowTaps taps;
   for (std::int64_t s = 0; s < o.kernel_w; ++s) {
     const std::int64_t offset = s * o.dilation_w - o.pad_w;  // column q stride + offset
-    const std::int64_t begin = std::clamp<std::int64_t>(ceil_div(-offset, o.stride_w), 0, Q);
+    std::int64_t begin = 0, end = 0;
+    Geometry::valid_outputs(offset, o.stride_w, W, Q, begin, end);
     taps.offset.push_back(offset);
     taps.q_begin.push_back(begin);
-    taps.q_end.push_back(std::clamp<std::int64_t>(ceil_div(W - offset, o.stride_w), begin, Q));
+    taps.q_end.push_back(end);
   }
   for (std::int64_t q = 0; q < Q; ++q)
     taps.first_w.push_back(static_cast<std::int32_t>(first_inside(q * o.stride_w - o.pad_w, o.dilation_w)));
