@@ -111,125 +111,157 @@ void transform_weights(const Problem& p, Taps taps, T* u) {
   }
 }
 
-// v (16, Cin, tiles): V_e[c, t] = (B^T d B)_e for the 4x4 input tile d of every tile t of samples [n0, n0 + nb).
-// A row of tiles at a time, so that every loop runs along a row and vectorises: the four input rows it covers are
-// copied with their padding, B^T combines them element by element, then B combines columns 2j .. 2j + 3 of each.
+// The three transforms below run over whole planes of tiles: every loop is one stride-1 pass over the tiles of a plane
+// (tile t = th TW + tw, TW tiles to a row), where loops along a row of 2 to 14 tiles would leave most of the work to
+// scalar remainders. They apply each 1-D transform twice, to the rows and then to the columns of all the tiles at
+// once, through planes of tiles that hold one element of every tile (a "tile plane", tiles() long).
+//
+// Element (r, s) of input tile (th, tw) is the padded input's pixel (2 th + r, 2 tw + s): pixel (th + r / 2,
+// tw + s / 2) of the plane of pixels at row parity r % 2 and column parity s % 2. split_input_plane copies those
+// parity planes, once more shifted by a column for s / 2 = 1, so that each of the 16 elements is a tile plane
+// read at an offset of (r / 2) TW.
+
+// The 8 parity planes of one input plane, (TH + 1, TW) each: phases[((2 a + b) 2 + j) size + i TW + tw] is the padded
+// input's pixel (2 i + a, 2 (tw + j) + b), zero in the padding. line: room for one padded row (2 TW + 2).
 template <class T>
-void transform_inputs(const T* x, const Problem& p, std::int64_t n0, std::int64_t nb, T* v) {
-  const std::int64_t width = nb * p.tiles(), e_stride = p.Cin * width, TW = p.tiles_w();
-  const std::int64_t span = 2 * TW + 2;  // input columns covered by a row of tiles, from -pw
-#pragma omp parallel for schedule(static) if (nb * p.Cin * p.tiles() * kElements > kParallelGrain)
-  for (std::int64_t plane = 0; plane < nb * p.Cin; ++plane) {
-    const std::int64_t n = plane / p.Cin, c = plane % p.Cin;
-    const T* in = x + ((n0 + n) * p.Cin + c) * p.Hin * p.Win;
-    T* rows = row_buffer<T>(8 * span);  // d's four rows, then B^T d's
-    const std::int64_t w_first = std::min(p.pw, span), w_last = std::min(span, p.pw + p.Win);  // inside [0, Win)
-    for (std::int64_t th = 0; th < p.tiles_h(); ++th) {
-      for (int r = 0; r < 4; ++r) {
-        T* row = rows + r * span;
-        const std::int64_t h = 2 * th - p.ph + r;
-        std::fill(row, row + span, T(0));
-        if (h >= 0 && h < p.Hin && w_last > w_first)
-          std::copy(in + h * p.Win + (w_first - p.pw), in + h * p.Win + (w_last - p.pw), row + w_first);
-      }
-      const T *d0 = rows, *d1 = rows + span, *d2 = rows + 2 * span, *d3 = rows + 3 * span;
-      T *b0 = rows + 4 * span, *b1 = rows + 5 * span, *b2 = rows + 6 * span, *b3 = rows + 7 * span;
-      for (std::int64_t j = 0; j < span; ++j) {  // B^T d
-        b0[j] = d0[j] - d2[j];
-        b1[j] = d1[j] + d2[j];
-        b2[j] = d2[j] - d1[j];
-        b3[j] = d1[j] - d3[j];
-      }
-      T* out = v + c * width + n * p.tiles() + th * TW;
-      for (int r = 0; r < 4; ++r) {  // (B^T d) B
-        const T* b = rows + (4 + r) * span;
-        T *o0 = out + (r * 4 + 0) * e_stride, *o1 = out + (r * 4 + 1) * e_stride;
-        T *o2 = out + (r * 4 + 2) * e_stride, *o3 = out + (r * 4 + 3) * e_stride;
-        for (std::int64_t j = 0; j < TW; ++j) {
-          o0[j] = b[2 * j] - b[2 * j + 2];
-          o1[j] = b[2 * j + 1] + b[2 * j + 2];
-          o2[j] = b[2 * j + 2] - b[2 * j + 1];
-          o3[j] = b[2 * j + 1] - b[2 * j + 3];
-        }
+void split_input_plane(const T* in, const Problem& p, T* phases, T* line) {
+  const std::int64_t TW = p.tiles_w(), span = 2 * TW + 2, size = (p.tiles_h() + 1) * TW;
+  const std::int64_t w_first = std::min(p.pw, span), w_last = std::min(span, p.pw + p.Win);  // inside [0, Win)
+  for (std::int64_t i = 0; i <= p.tiles_h(); ++i) {
+    for (int a = 0; a < 2; ++a) {
+      const std::int64_t h = 2 * i + a - p.ph;
+      std::fill(line, line + span, T(0));
+      if (h >= 0 && h < p.Hin && w_last > w_first)
+        std::copy(in + h * p.Win + (w_first - p.pw), in + h * p.Win + (w_last - p.pw), line + w_first);
+      T* even = phases + 4 * a * size + i * TW;  // (b, j) = (0, 0), then (0, 1), (1, 0), (1, 1)
+      T *even_next = even + size, *odd = even + 2 * size, *odd_next = even + 3 * size;
+      for (std::int64_t tw = 0; tw < TW; ++tw) {
+        even[tw] = line[2 * tw];
+        even_next[tw] = line[2 * tw + 2];
+        odd[tw] = line[2 * tw + 1];
+        odd_next[tw] = line[2 * tw + 3];
       }
     }
   }
 }
 
-// out planes of samples [n0, n0 + nb) = A^T m A (+ bias) for every tile, from m (16, Cout, tiles); a row of tiles at
-// a time, as above. The last row and column of tiles are cut off at odd output sizes.
+// o = B^T d for the 4-vectors d = (d0, d1, d2, d3) of n tiles: d0 - d2, d1 + d2, d2 - d1, d1 - d3. The arrays do not
+// overlap (__restrict, so that the loop vectorises without a run-time check for each pair).
+template <class T>
+void times_bt(const T* __restrict d0, const T* __restrict d1, const T* __restrict d2, const T* __restrict d3,
+              T* __restrict o0, T* __restrict o1, T* __restrict o2, T* __restrict o3, std::int64_t n) {
+  for (std::int64_t t = 0; t < n; ++t) {
+    o0[t] = d0[t] - d2[t];
+    o1[t] = d1[t] + d2[t];
+    o2[t] = d2[t] - d1[t];
+    o3[t] = d1[t] - d3[t];
+  }
+}
+
+// o = A^T m for the 4-vectors m of n tiles: m0 + m1 + m2, m1 - m2 - m3.
+template <class T>
+void times_at(const T* __restrict m0, const T* __restrict m1, const T* __restrict m2, const T* __restrict m3,
+              T* __restrict o0, T* __restrict o1, std::int64_t n) {
+  for (std::int64_t t = 0; t < n; ++t) {
+    o0[t] = m0[t] + m1[t] + m2[t];
+    o1[t] = m1[t] - m2[t] - m3[t];
+  }
+}
+
+// o = A y for the 2-vectors y of n tiles: y0, y0 + y1, y0 - y1, -y1.
+template <class T>
+void times_a(const T* __restrict y0, const T* __restrict y1, T* __restrict o0, T* __restrict o1, T* __restrict o2,
+             T* __restrict o3, std::int64_t n) {
+  for (std::int64_t t = 0; t < n; ++t) {
+    o0[t] = y0[t];
+    o1[t] = y0[t] + y1[t];
+    o2[t] = y0[t] - y1[t];
+    o3[t] = -y1[t];
+  }
+}
+
+// v (16, Cin, tiles): V_e[c, t] = (B^T d B)_e for the 4x4 input tile d of every tile t of samples [n0, n0 + nb):
+// B^T along the tiles' columns into 16 tile planes (element (r, s) at rows[(4 r + s) tiles]), then along their rows.
+template <class T>
+void transform_inputs(const T* x, const Problem& p, std::int64_t n0, std::int64_t nb, T* v) {
+  const std::int64_t tiles = p.tiles(), width = nb * tiles, e_stride = p.Cin * width, TW = p.tiles_w();
+  const std::int64_t size = (p.tiles_h() + 1) * TW;  // of a parity plane
+#pragma omp parallel for schedule(static) if (nb * p.Cin * tiles * kElements > kParallelGrain)
+  for (std::int64_t plane = 0; plane < nb * p.Cin; ++plane) {
+    const std::int64_t n = plane / p.Cin, c = plane % p.Cin;
+    T* phases = row_buffer<T>(8 * size + kElements * tiles + 2 * TW + 2);
+    T *rows = phases + 8 * size, *line = rows + kElements * tiles;
+    split_input_plane(x + ((n0 + n) * p.Cin + c) * p.Hin * p.Win, p, phases, line);
+    const auto d = [&](int r, int s) { return phases + ((r % 2 * 2 + s % 2) * 2 + s / 2) * size + r / 2 * TW; };
+    const auto row = [&](int r, int s) { return rows + (4 * r + s) * tiles; };
+    for (int s = 0; s < 4; ++s)
+      times_bt(d(0, s), d(1, s), d(2, s), d(3, s), row(0, s), row(1, s), row(2, s), row(3, s), tiles);
+    T* out = v + c * width + n * tiles;
+    for (int r = 0; r < 4; ++r) {
+      T* o = out + 4 * r * e_stride;
+      times_bt(row(r, 0), row(r, 1), row(r, 2), row(r, 3), o, o + e_stride, o + 2 * e_stride, o + 3 * e_stride, tiles);
+    }
+  }
+}
+
+// out planes of samples [n0, n0 + nb) = A^T m A (+ bias) for every tile, from m (16, Cout, tiles): A^T along the
+// tiles' columns, then along their rows into the 2x2 outputs' tile planes, which interleave into the output rows.
+// The last row and column of tiles are cut off at odd output sizes.
 template <class T>
 void transform_outputs(const T* m, const T* bias, const Problem& p, std::int64_t n0, std::int64_t nb, T* y) {
-  const std::int64_t width = nb * p.tiles(), e_stride = p.Cout * width, TW = p.tiles_w();
-#pragma omp parallel for schedule(static) if (nb * p.Cout * p.tiles() * kElements > kParallelGrain)
+  const std::int64_t tiles = p.tiles(), width = nb * tiles, e_stride = p.Cout * width, TW = p.tiles_w();
+#pragma omp parallel for schedule(static) if (nb * p.Cout * tiles * kElements > kParallelGrain)
   for (std::int64_t plane = 0; plane < nb * p.Cout; ++plane) {
     const std::int64_t n = plane / p.Cout, k = plane % p.Cout;
-    T* out = y + ((n0 + n) * p.Cout + k) * p.Hout * p.Wout;
+    T* rows = row_buffer<T>(12 * tiles);  // A^T m: 2 x 4 tile planes, then the outputs': 2 x 2
+    const T* in = m + k * width + n * tiles;
+    const auto me = [&](int r, int s) { return in + (4 * r + s) * e_stride; };
+    const auto row = [&](int r, int s) { return rows + (4 * r + s) * tiles; };
+    const auto yy = [&](int r, int s) { return rows + (8 + 2 * r + s) * tiles; };
+    for (int s = 0; s < 4; ++s) times_at(me(0, s), me(1, s), me(2, s), me(3, s), row(0, s), row(1, s), tiles);
+    for (int r = 0; r < 2; ++r) times_at(row(r, 0), row(r, 1), row(r, 2), row(r, 3), yy(r, 0), yy(r, 1), tiles);
     const T b = bias ? bias[k] : T(0);
-    T* rows = row_buffer<T>(10 * TW);  // A^T m: 2 x 4 rows of TW, then one output row of 2 TW
-    for (std::int64_t th = 0; th < p.tiles_h(); ++th) {
-      const T* in = m + k * width + n * p.tiles() + th * TW;
-      for (int s = 0; s < 4; ++s) {  // A^T m, column s of every tile
-        const T *m0 = in + (0 * 4 + s) * e_stride, *m1 = in + (1 * 4 + s) * e_stride;
-        const T *m2 = in + (2 * 4 + s) * e_stride, *m3 = in + (3 * 4 + s) * e_stride;
-        T *a0 = rows + s * TW, *a1 = rows + (4 + s) * TW;
-        for (std::int64_t j = 0; j < TW; ++j) {
-          a0[j] = m0[j] + m1[j] + m2[j];
-          a1[j] = m1[j] - m2[j] - m3[j];
-        }
+    T* out = y + ((n0 + n) * p.Cout + k) * p.Hout * p.Wout;
+    for (std::int64_t h = 0; h < p.Hout; ++h) {
+      const T *even = yy(h % 2, 0) + h / 2 * TW, *odd = yy(h % 2, 1) + h / 2 * TW;
+      T* o = out + h * p.Wout;
+      for (std::int64_t tw = 0; tw < p.Wout / 2; ++tw) {
+        o[2 * tw] = even[tw] + b;
+        o[2 * tw + 1] = odd[tw] + b;
       }
-      for (int r = 0; r < 2; ++r) {  // (A^T m) A
-        const std::int64_t h = 2 * th + r;
-        if (h >= p.Hout) break;
-        const T *a0 = rows + (4 * r + 0) * TW, *a1 = rows + (4 * r + 1) * TW;
-        const T *a2 = rows + (4 * r + 2) * TW, *a3 = rows + (4 * r + 3) * TW;
-        T* row = rows + 8 * TW;
-        for (std::int64_t j = 0; j < TW; ++j) {
-          row[2 * j] = a0[j] + a1[j] + a2[j] + b;
-          row[2 * j + 1] = a1[j] - a2[j] - a3[j] + b;
-        }
-        std::copy(row, row + p.Wout, out + h * p.Wout);
-      }
+      if (p.Wout % 2 == 1) o[p.Wout - 1] = even[TW - 1] + b;
     }
   }
 }
 
 // z (16, Cout, tiles): Z_e[k, t] = (A dY A^T)_e for the 2x2 block dY of output gradients of every tile t of samples
-// [n0, n0 + nb) (zero past odd output sizes): the filter gradient's counterpart of the output transform.
+// [n0, n0 + nb) (zero past odd output sizes): the filter gradient's counterpart of the output transform. dY's
+// elements are split into 4 tile planes, then A runs along the tiles' columns and along their rows.
 template <class T>
 void transform_output_gradients(const T* dy, const Problem& p, std::int64_t n0, std::int64_t nb, T* z) {
-  const std::int64_t width = nb * p.tiles(), e_stride = p.Cout * width, TW = p.tiles_w();
-#pragma omp parallel for schedule(static) if (nb * p.Cout * p.tiles() * kElements > kParallelGrain)
+  const std::int64_t tiles = p.tiles(), width = nb * tiles, e_stride = p.Cout * width, TW = p.tiles_w();
+#pragma omp parallel for schedule(static) if (nb * p.Cout * tiles * kElements > kParallelGrain)
   for (std::int64_t plane = 0; plane < nb * p.Cout; ++plane) {
     const std::int64_t n = plane / p.Cout, k = plane % p.Cout;
+    T* rows = row_buffer<T>(12 * tiles);  // dY: 2 x 2 tile planes, then A dY: 4 x 2
+    const auto yy = [&](int r, int s) { return rows + (2 * r + s) * tiles; };
+    const auto row = [&](int r, int s) { return rows + (4 + 2 * r + s) * tiles; };
+    std::fill(rows, rows + 4 * tiles, T(0));
     const T* in = dy + ((n0 + n) * p.Cout + k) * p.Hout * p.Wout;
-    T* rows = row_buffer<T>(12 * TW);  // dY's two rows, then A dY's four, each 2 TW long
-    for (std::int64_t th = 0; th < p.tiles_h(); ++th) {
-      T *y0 = rows, *y1 = rows + 2 * TW;
-      for (int r = 0; r < 2; ++r) {
-        T* row = rows + r * 2 * TW;
-        std::fill(row, row + 2 * TW, T(0));
-        if (2 * th + r < p.Hout) std::copy(in + (2 * th + r) * p.Wout, in + (2 * th + r + 1) * p.Wout, row);
+    for (std::int64_t h = 0; h < p.Hout; ++h) {
+      const T* i = in + h * p.Wout;
+      T *even = yy(h % 2, 0) + h / 2 * TW, *odd = yy(h % 2, 1) + h / 2 * TW;
+      for (std::int64_t tw = 0; tw < p.Wout / 2; ++tw) {
+        even[tw] = i[2 * tw];
+        odd[tw] = i[2 * tw + 1];
       }
-      T *a0 = rows + 4 * TW, *a1 = rows + 6 * TW, *a2 = rows + 8 * TW, *a3 = rows + 10 * TW;
-      for (std::int64_t j = 0; j < 2 * TW; ++j) {  // A dY
-        a0[j] = y0[j];
-        a1[j] = y0[j] + y1[j];
-        a2[j] = y0[j] - y1[j];
-        a3[j] = -y1[j];
-      }
-      T* out = z + k * width + n * p.tiles() + th * TW;
-      for (int r = 0; r < 4; ++r) {  // (A dY) A^T
-        const T* a = rows + (4 + 2 * r) * TW;
-        T *o0 = out + (r * 4 + 0) * e_stride, *o1 = out + (r * 4 + 1) * e_stride;
-        T *o2 = out + (r * 4 + 2) * e_stride, *o3 = out + (r * 4 + 3) * e_stride;
-        for (std::int64_t j = 0; j < TW; ++j) {
-          o0[j] = a[2 * j];
-          o1[j] = a[2 * j] + a[2 * j + 1];
-          o2[j] = a[2 * j] - a[2 * j + 1];
-          o3[j] = -a[2 * j + 1];
-        }
-      }
+      if (p.Wout % 2 == 1) even[TW - 1] = i[p.Wout - 1];
+    }
+    for (int s = 0; s < 2; ++s) times_a(yy(0, s), yy(1, s), row(0, s), row(1, s), row(2, s), row(3, s), tiles);
+    T* out = z + k * width + n * tiles;
+    for (int r = 0; r < 4; ++r) {
+      T* o = out + 4 * r * e_stride;
+      times_a(row(r, 0), row(r, 1), o, o + e_stride, o + 2 * e_stride, o + 3 * e_stride, tiles);
     }
   }
 }
