@@ -115,6 +115,42 @@ void BM_conv3x3(benchmark::State& state) {
                                                  benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// Every distinct convolution of the ResNet-18 training case (batch 32, 64 px: the stem at 64 px, layer1 at 16 .. layer4
+// at 2), each pass on the CPU kernels as the training step runs them, in milliseconds per call; `uses` is how
+// many times one step runs it, so that the rows weighted by it add up to the step's convolution time.
+struct ResnetConv {
+  const char* name;
+  std::int64_t in_channels, out_channels, kernel, stride, in_side, uses;
+};
+constexpr ResnetConv kResnet18Convs[] = {
+    {"stem 7x7/2", 3, 64, 7, 2, 64, 1},        {"layer1 3x3", 64, 64, 3, 1, 16, 4},
+    {"layer2 3x3/2", 64, 128, 3, 2, 16, 1},    {"layer2 1x1/2", 64, 128, 1, 2, 16, 1},
+    {"layer2 3x3", 128, 128, 3, 1, 8, 3},      {"layer3 3x3/2", 128, 256, 3, 2, 8, 1},
+    {"layer3 1x1/2", 128, 256, 1, 2, 8, 1},    {"layer3 3x3", 256, 256, 3, 1, 4, 3},
+    {"layer4 3x3/2", 256, 512, 3, 2, 4, 1},    {"layer4 1x1/2", 256, 512, 1, 2, 4, 1},
+    {"layer4 3x3", 512, 512, 3, 1, 2, 3}};
+
+void BM_resnet18_conv(benchmark::State& state) {
+  const ResnetConv c = kResnet18Convs[state.range(0)];
+  const std::int64_t pass = state.range(1);  // 0 forward, 1 data gradient, 2 filter gradient
+  const std::int64_t pad = c.kernel / 2, out_side = (c.in_side + 2 * pad - c.kernel) / c.stride + 1;
+  const Tensor x = random_f32({kConvBatch, c.in_channels, c.in_side, c.in_side}, 1);
+  const Tensor w = random_f32({c.out_channels, c.in_channels, c.kernel, c.kernel}, 2);
+  const Tensor dy = random_f32({kConvBatch, c.out_channels, out_side, out_side}, 3);
+  Tensor y = empty(dy.shape()), dx = empty(x.shape()), dw = empty(w.shape());
+  const nn::Conv2dOptions options{.stride_h = c.stride, .stride_w = c.stride, .pad_h = pad, .pad_w = pad};
+  nn::LayerKernels& cpu = nn::cpu_impl::cpu_layer_kernels();
+  for (auto _ : state) {
+    if (pass == 0) cpu.conv2d_forward(x, w, Tensor(), y, options);
+    if (pass == 1) cpu.conv2d_backward_data(dy, w, dx, options);
+    if (pass == 2) cpu.conv2d_backward_filter(dy, x, dw, options);
+    benchmark::ClobberMemory();
+  }
+  const char* passes[] = {"forward", "data gradient", "filter gradient"};
+  state.SetLabel(std::string(c.name) + ", " + passes[pass]);
+  state.counters["uses"] = static_cast<double>(c.uses);
+}
+
 // The ResNet stem's max pooling (3x3, stride 2, padding 1) at batch 32 and 128 px: (32, 64, 64, 64) -> 32 x 32, with
 // the argmax (training) or without it (evaluation), on the fast kernel or the textbook one.
 void BM_max_pool_stem(benchmark::State& state) {
@@ -137,6 +173,11 @@ void BM_max_pool_stem(benchmark::State& state) {
 BENCHMARK(BM_conv3x3)
     ->ArgsProduct({{0, 1, 2, 3}, {0, 1, 2}, {0, 1}})
     ->ArgNames({"layer", "pass", "winograd"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_resnet18_conv)
+    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {0, 1, 2}})
+    ->ArgNames({"conv", "pass"})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_max_pool_stem)

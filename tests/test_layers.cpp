@@ -125,7 +125,8 @@ TEST(Winograd, TakesThe3x3Stride1ConvolutionsWithEnoughChannelsAndTiles) {
   EXPECT_FALSE(applies({"groups 2", {8, 64, 28, 28}, {64, 32, 3, 3}, false, {.pad_h = 1, .pad_w = 1, .groups = 2}}));
   EXPECT_FALSE(applies({"8 input channels", {8, 8, 28, 28}, {64, 8, 3, 3}, false, pad1}));
   EXPECT_FALSE(applies({"padding 3", {8, 64, 28, 28}, {64, 64, 3, 3}, false, {.pad_h = 3, .pad_w = 3}}));
-  EXPECT_FALSE(applies({"196 tiles", {4, 64, 14, 14}, {64, 64, 3, 3}, false, pad1}));
+  EXPECT_TRUE(applies({"64 tiles", {4, 64, 8, 8}, {64, 64, 3, 3}, false, pad1}));
+  EXPECT_FALSE(applies({"48 tiles", {3, 64, 8, 8}, {64, 64, 3, 3}, false, pad1}));
   nn::cpu_impl::set_conv2d_winograd(false);
   EXPECT_FALSE(applies({"switched off", {8, 64, 28, 28}, {64, 64, 3, 3}, false, pad1}));
 }
@@ -150,6 +151,7 @@ TEST(Winograd, ErrorStaysWithinAFewTimesIm2colsOnEveryTileLayout) {
       {"unpadded 18x17", {4, 20, 18, 17}, {18, 20, 3, 3}, true, {}},
       {"padding 2x0", {5, 16, 11, 20}, {32, 16, 3, 3}, false, {.pad_h = 2, .pad_w = 0}},
       {"4x4 planes (ResNet layer4), 64 samples", {64, 32, 4, 4}, {32, 32, 3, 3}, false, {.pad_h = 1, .pad_w = 1}},
+      {"3x3 planes, a half-used tile each, 64 samples", {64, 16, 3, 3}, {24, 16, 3, 3}, true, {.pad_h = 1, .pad_w = 1}},
       {"one sample, 32x32", {1, 16, 32, 32}, {16, 16, 3, 3}, true, {.pad_h = 1, .pad_w = 1}},
   };
   for (DType dtype : {DType::f32, DType::f64}) {

@@ -57,7 +57,7 @@ constexpr std::int64_t kTargetTiles = 512;  // tiles per chunk: the GEMMs' width
 // V and M of a chunk stay under this (or the column budget, when smaller): at 256 channels and 512 tiles they would
 // take 16 MiB per thread, more than im2col's columns of the same outputs and more than the width gains.
 constexpr std::size_t kChunkBytes = std::size_t{4} << 20;
-constexpr std::int64_t kMinTiles = 256;     // in a batch, for the weights' transform to pay for itself
+constexpr std::int64_t kMinTiles = 64;       // in a batch, for the weights' transform to pay for itself
 
 // A stride-1 3x3 convolution: in (N, Cin, Hin, Win) -> out (N, Cout, Hout, Wout), padding (ph, pw).
 struct Problem {
@@ -78,75 +78,35 @@ T* row_buffer(std::int64_t count) {
   return buffer.data();
 }
 
-// u (16, Cout, Cin): U_e[o, i] = (G g G^T)_e for the 3x3 filters g of output channel o, which taps(o, g9) writes as
-// g9[(3 r + s) Cin + i] (tap by tap, so that every loop below runs along the input channels and vectorises).
-template <class T, class Taps>
-void transform_weights(const Problem& p, Taps taps, T* u) {
-  const std::int64_t C = p.Cin, e_stride = p.Cout * p.Cin;
-#pragma omp parallel for schedule(static) if (p.Cout * p.Cin * kElements > kParallelGrain)
-  for (std::int64_t o = 0; o < p.Cout; ++o) {
-    T* g = row_buffer<T>(21 * C);  // the 9 taps, then G g (4 x 3)
-    taps(o, g);
-    T* gg = g + 9 * C;
-    for (int s = 0; s < 3; ++s) {  // G g
-      const T *g0 = g + s * C, *g1 = g + (3 + s) * C, *g2 = g + (6 + s) * C;
-      T *r0 = gg + s * C, *r1 = gg + (3 + s) * C, *r2 = gg + (6 + s) * C, *r3 = gg + (9 + s) * C;
-      for (std::int64_t i = 0; i < C; ++i) {
-        r0[i] = g0[i];
-        r1[i] = (g0[i] + g1[i] + g2[i]) * T(0.5);
-        r2[i] = (g0[i] - g1[i] + g2[i]) * T(0.5);
-        r3[i] = g2[i];
-      }
-    }
-    for (int r = 0; r < 4; ++r) {  // (G g) G^T
-      const T *a = gg + (3 * r) * C, *b = gg + (3 * r + 1) * C, *c = gg + (3 * r + 2) * C;
-      T* out = u + (r * 4) * e_stride + o * C;
-      for (std::int64_t i = 0; i < C; ++i) {
-        out[i] = a[i];
-        out[e_stride + i] = (a[i] + b[i] + c[i]) * T(0.5);
-        out[2 * e_stride + i] = (a[i] - b[i] + c[i]) * T(0.5);
-        out[3 * e_stride + i] = c[i];
-      }
-    }
-  }
-}
+// The transforms apply a 1-D transform twice: along the columns of every tile (combining its rows), then along its
+// rows. Each application is one stride-1 loop over all the filters, or all the tiles of a chunk, at once: loops along
+// one row of 2 to 14 tiles would leave most of the work to scalar remainders. The arrays a helper below reads and
+// writes do not overlap (__restrict, so that its loop vectorises without a run-time check for each pair).
 
-// The three transforms below run over whole planes of tiles: every loop is one stride-1 pass over the tiles of a plane
-// (tile t = th TW + tw, TW tiles to a row), where loops along a row of 2 to 14 tiles would leave most of the work to
-// scalar remainders. They apply each 1-D transform twice, to the rows and then to the columns of all the tiles at
-// once, through planes of tiles that hold one element of every tile (a "tile plane", tiles() long).
-//
-// Element (r, s) of input tile (th, tw) is the padded input's pixel (2 th + r, 2 tw + s): pixel (th + r / 2,
-// tw + s / 2) of the plane of pixels at row parity r % 2 and column parity s % 2. split_input_plane copies those
-// parity planes, once more shifted by a column for s / 2 = 1, so that each of the 16 elements is a tile plane
-// read at an offset of (r / 2) TW.
-
-// The 8 parity planes of one input plane, (TH + 1, TW) each: phases[((2 a + b) 2 + j) size + i TW + tw] is the padded
-// input's pixel (2 i + a, 2 (tw + j) + b), zero in the padding. line: room for one padded row (2 TW + 2).
+// o = G g for the 3-vectors g of n filters: g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2.
 template <class T>
-void split_input_plane(const T* in, const Problem& p, T* phases, T* line) {
-  const std::int64_t TW = p.tiles_w(), span = 2 * TW + 2, size = (p.tiles_h() + 1) * TW;
-  const std::int64_t w_first = std::min(p.pw, span), w_last = std::min(span, p.pw + p.Win);  // inside [0, Win)
-  for (std::int64_t i = 0; i <= p.tiles_h(); ++i) {
-    for (int a = 0; a < 2; ++a) {
-      const std::int64_t h = 2 * i + a - p.ph;
-      std::fill(line, line + span, T(0));
-      if (h >= 0 && h < p.Hin && w_last > w_first)
-        std::copy(in + h * p.Win + (w_first - p.pw), in + h * p.Win + (w_last - p.pw), line + w_first);
-      T* even = phases + 4 * a * size + i * TW;  // (b, j) = (0, 0), then (0, 1), (1, 0), (1, 1)
-      T *even_next = even + size, *odd = even + 2 * size, *odd_next = even + 3 * size;
-      for (std::int64_t tw = 0; tw < TW; ++tw) {
-        even[tw] = line[2 * tw];
-        even_next[tw] = line[2 * tw + 2];
-        odd[tw] = line[2 * tw + 1];
-        odd_next[tw] = line[2 * tw + 3];
-      }
-    }
+void times_g(const T* __restrict g0, const T* __restrict g1, const T* __restrict g2, T* __restrict o0,
+             T* __restrict o1, T* __restrict o2, T* __restrict o3, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    o0[i] = g0[i];
+    o1[i] = (g0[i] + g1[i] + g2[i]) * T(0.5);
+    o2[i] = (g0[i] - g1[i] + g2[i]) * T(0.5);
+    o3[i] = g2[i];
   }
 }
 
-// o = B^T d for the 4-vectors d = (d0, d1, d2, d3) of n tiles: d0 - d2, d1 + d2, d2 - d1, d1 - d3. The arrays do not
-// overlap (__restrict, so that the loop vectorises without a run-time check for each pair).
+// o = G^T u for the 4-vectors u of n filters: u0 + (u1 + u2) / 2, (u1 - u2) / 2, (u1 + u2) / 2 + u3.
+template <class T>
+void times_gt(const T* __restrict u0, const T* __restrict u1, const T* __restrict u2, const T* __restrict u3,
+              T* __restrict o0, T* __restrict o1, T* __restrict o2, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    o0[i] = u0[i] + (u1[i] + u2[i]) * T(0.5);
+    o1[i] = (u1[i] - u2[i]) * T(0.5);
+    o2[i] = (u1[i] + u2[i]) * T(0.5) + u3[i];
+  }
+}
+
+// o = B^T d for the 4-vectors d of n tiles: d0 - d2, d1 + d2, d2 - d1, d1 - d3.
 template <class T>
 void times_bt(const T* __restrict d0, const T* __restrict d1, const T* __restrict d2, const T* __restrict d3,
               T* __restrict o0, T* __restrict o1, T* __restrict o2, T* __restrict o3, std::int64_t n) {
@@ -180,88 +140,128 @@ void times_a(const T* __restrict y0, const T* __restrict y1, T* __restrict o0, T
   }
 }
 
-// v (16, Cin, tiles): V_e[c, t] = (B^T d B)_e for the 4x4 input tile d of every tile t of samples [n0, n0 + nb):
-// B^T along the tiles' columns into 16 tile planes (element (r, s) at rows[(4 r + s) tiles]), then along their rows.
-template <class T>
-void transform_inputs(const T* x, const Problem& p, std::int64_t n0, std::int64_t nb, T* v) {
-  const std::int64_t tiles = p.tiles(), width = nb * tiles, e_stride = p.Cin * width, TW = p.tiles_w();
-  const std::int64_t size = (p.tiles_h() + 1) * TW;  // of a parity plane
-#pragma omp parallel for schedule(static) if (nb * p.Cin * tiles * kElements > kParallelGrain)
-  for (std::int64_t plane = 0; plane < nb * p.Cin; ++plane) {
-    const std::int64_t n = plane / p.Cin, c = plane % p.Cin;
-    T* phases = row_buffer<T>(8 * size + kElements * tiles + 2 * TW + 2);
-    T *rows = phases + 8 * size, *line = rows + kElements * tiles;
-    split_input_plane(x + ((n0 + n) * p.Cin + c) * p.Hin * p.Win, p, phases, line);
-    const auto d = [&](int r, int s) { return phases + ((r % 2 * 2 + s % 2) * 2 + s / 2) * size + r / 2 * TW; };
-    const auto row = [&](int r, int s) { return rows + (4 * r + s) * tiles; };
-    for (int s = 0; s < 4; ++s)
-      times_bt(d(0, s), d(1, s), d(2, s), d(3, s), row(0, s), row(1, s), row(2, s), row(3, s), tiles);
-    T* out = v + c * width + n * tiles;
+// u (16, Cout, Cin): U_e[o, i] = (G g G^T)_e for the 3x3 filters g of output channel o, which taps(o, g9) writes as
+// g9[(3 r + s) Cin + i] (tap by tap, so that the transforms run along the input channels).
+template <class T, class Taps>
+void transform_weights(const Problem& p, Taps taps, T* u) {
+  const std::int64_t C = p.Cin, e_stride = p.Cout * p.Cin;
+#pragma omp parallel for schedule(static) if (p.Cout * p.Cin * kElements > kParallelGrain)
+  for (std::int64_t o = 0; o < p.Cout; ++o) {
+    T* g = row_buffer<T>(21 * C);  // the 9 taps, then G g (4 x 3)
+    taps(o, g);
+    const auto tap = [&](int r, int s) { return g + (3 * r + s) * C; };
+    const auto gg = [&](int r, int s) { return g + (9 + 3 * r + s) * C; };
+    for (int s = 0; s < 3; ++s) times_g(tap(0, s), tap(1, s), tap(2, s), gg(0, s), gg(1, s), gg(2, s), gg(3, s), C);
     for (int r = 0; r < 4; ++r) {
-      T* o = out + 4 * r * e_stride;
-      times_bt(row(r, 0), row(r, 1), row(r, 2), row(r, 3), o, o + e_stride, o + 2 * e_stride, o + 3 * e_stride, tiles);
+      T* ue = u + 4 * r * e_stride + o * C;
+      times_g(gg(r, 0), gg(r, 1), gg(r, 2), ue, ue + e_stride, ue + 2 * e_stride, ue + 3 * e_stride, C);
     }
   }
 }
 
-// out planes of samples [n0, n0 + nb) = A^T m A (+ bias) for every tile, from m (16, Cout, tiles): A^T along the
-// tiles' columns, then along their rows into the 2x2 outputs' tile planes, which interleave into the output rows.
+// v (16, Cin, width): V_e[c, t] = (B^T d B)_e for the 4x4 input tile d of every tile t of samples [n0, n0 + nb)
+// (width = nb tiles()). Per input channel, the elements of every tile are gathered into 16 rows of `width`
+// (element (r, s) of tile (th, tw) is the padded input's pixel (2 th + r, 2 tw + s)); then B^T runs over them.
+template <class T>
+void transform_inputs(const T* x, const Problem& p, std::int64_t n0, std::int64_t nb, T* v) {
+  const std::int64_t tiles = p.tiles(), width = nb * tiles, e_stride = p.Cin * width;
+  const std::int64_t TH = p.tiles_h(), TW = p.tiles_w(), span = 2 * TW + 2;  // input columns a row of tiles covers
+  const std::int64_t w_first = std::min(p.pw, span), w_last = std::min(span, p.pw + p.Win);  // inside [0, Win)
+#pragma omp parallel for schedule(static) if (width * p.Cin * kElements > kParallelGrain)
+  for (std::int64_t c = 0; c < p.Cin; ++c) {
+    T* d = row_buffer<T>(2 * kElements * width + span);  // the tiles' elements, B^T d, one padded input row
+    T *bd = d + kElements * width, *line = bd + kElements * width;
+    const auto element = [&](T* rows, int r, int s) { return rows + (4 * r + s) * width; };
+    for (std::int64_t n = 0; n < nb; ++n) {
+      const T* in = x + ((n0 + n) * p.Cin + c) * p.Hin * p.Win;
+      for (std::int64_t h = 0; h < 2 * TH + 2; ++h) {  // padded row h is row h - 2 th of tile rows th = h / 2 - 1, h / 2
+        std::fill(line, line + span, T(0));
+        const std::int64_t h_in = h - p.ph;
+        if (h_in >= 0 && h_in < p.Hin && w_last > w_first)
+          std::copy(in + h_in * p.Win + (w_first - p.pw), in + h_in * p.Win + (w_last - p.pw), line + w_first);
+        for (std::int64_t th = std::max<std::int64_t>(h / 2 - 1, 0); th <= std::min(h / 2, TH - 1); ++th) {
+          const int r = static_cast<int>(h - 2 * th);
+          T *o0 = element(d, r, 0) + n * tiles + th * TW, *o1 = element(d, r, 1) + n * tiles + th * TW;
+          T *o2 = element(d, r, 2) + n * tiles + th * TW, *o3 = element(d, r, 3) + n * tiles + th * TW;
+          for (std::int64_t tw = 0; tw < TW; ++tw) {
+            o0[tw] = line[2 * tw];
+            o1[tw] = line[2 * tw + 1];
+            o2[tw] = line[2 * tw + 2];
+            o3[tw] = line[2 * tw + 3];
+          }
+        }
+      }
+    }
+    for (int s = 0; s < 4; ++s) {
+      times_bt(element(d, 0, s), element(d, 1, s), element(d, 2, s), element(d, 3, s), element(bd, 0, s),
+               element(bd, 1, s), element(bd, 2, s), element(bd, 3, s), width);
+    }
+    for (int r = 0; r < 4; ++r) {
+      T* o = v + 4 * r * e_stride + c * width;
+      times_bt(element(bd, r, 0), element(bd, r, 1), element(bd, r, 2), element(bd, r, 3), o, o + e_stride,
+               o + 2 * e_stride, o + 3 * e_stride, width);
+    }
+  }
+}
+
+// out planes of samples [n0, n0 + nb) = A^T m A (+ bias) for every tile, from m (16, Cout, width): per output
+// channel, A^T runs over the whole chunk into the 2x2 outputs of every tile, which interleave into the output rows.
 // The last row and column of tiles are cut off at odd output sizes.
 template <class T>
 void transform_outputs(const T* m, const T* bias, const Problem& p, std::int64_t n0, std::int64_t nb, T* y) {
   const std::int64_t tiles = p.tiles(), width = nb * tiles, e_stride = p.Cout * width, TW = p.tiles_w();
-#pragma omp parallel for schedule(static) if (nb * p.Cout * tiles * kElements > kParallelGrain)
-  for (std::int64_t plane = 0; plane < nb * p.Cout; ++plane) {
-    const std::int64_t n = plane / p.Cout, k = plane % p.Cout;
-    T* rows = row_buffer<T>(12 * tiles);  // A^T m: 2 x 4 tile planes, then the outputs': 2 x 2
-    const T* in = m + k * width + n * tiles;
-    const auto me = [&](int r, int s) { return in + (4 * r + s) * e_stride; };
-    const auto row = [&](int r, int s) { return rows + (4 * r + s) * tiles; };
-    const auto yy = [&](int r, int s) { return rows + (8 + 2 * r + s) * tiles; };
-    for (int s = 0; s < 4; ++s) times_at(me(0, s), me(1, s), me(2, s), me(3, s), row(0, s), row(1, s), tiles);
-    for (int r = 0; r < 2; ++r) times_at(row(r, 0), row(r, 1), row(r, 2), row(r, 3), yy(r, 0), yy(r, 1), tiles);
+#pragma omp parallel for schedule(static) if (width * p.Cout * kElements > kParallelGrain)
+  for (std::int64_t k = 0; k < p.Cout; ++k) {
+    T* rows = row_buffer<T>(12 * width);  // A^T m: 2 x 4 rows, then A^T m A: 2 x 2
+    const auto me = [&](int r, int s) { return m + (4 * r + s) * e_stride + k * width; };
+    const auto row = [&](int r, int s) { return rows + (4 * r + s) * width; };
+    const auto yy = [&](int r, int s) { return rows + (8 + 2 * r + s) * width; };
+    for (int s = 0; s < 4; ++s) times_at(me(0, s), me(1, s), me(2, s), me(3, s), row(0, s), row(1, s), width);
+    for (int r = 0; r < 2; ++r) times_at(row(r, 0), row(r, 1), row(r, 2), row(r, 3), yy(r, 0), yy(r, 1), width);
     const T b = bias ? bias[k] : T(0);
-    T* out = y + ((n0 + n) * p.Cout + k) * p.Hout * p.Wout;
-    for (std::int64_t h = 0; h < p.Hout; ++h) {
-      const T *even = yy(h % 2, 0) + h / 2 * TW, *odd = yy(h % 2, 1) + h / 2 * TW;
-      T* o = out + h * p.Wout;
-      for (std::int64_t tw = 0; tw < p.Wout / 2; ++tw) {
-        o[2 * tw] = even[tw] + b;
-        o[2 * tw + 1] = odd[tw] + b;
+    for (std::int64_t n = 0; n < nb; ++n) {
+      T* out = y + ((n0 + n) * p.Cout + k) * p.Hout * p.Wout;
+      for (std::int64_t h = 0; h < p.Hout; ++h) {
+        const T *even = yy(h % 2, 0) + n * tiles + h / 2 * TW, *odd = yy(h % 2, 1) + n * tiles + h / 2 * TW;
+        T* o = out + h * p.Wout;
+        for (std::int64_t tw = 0; tw < p.Wout / 2; ++tw) {
+          o[2 * tw] = even[tw] + b;
+          o[2 * tw + 1] = odd[tw] + b;
+        }
+        if (p.Wout % 2 == 1) o[p.Wout - 1] = even[TW - 1] + b;
       }
-      if (p.Wout % 2 == 1) o[p.Wout - 1] = even[TW - 1] + b;
     }
   }
 }
 
-// z (16, Cout, tiles): Z_e[k, t] = (A dY A^T)_e for the 2x2 block dY of output gradients of every tile t of samples
-// [n0, n0 + nb) (zero past odd output sizes): the filter gradient's counterpart of the output transform. dY's
-// elements are split into 4 tile planes, then A runs along the tiles' columns and along their rows.
+// z (16, Cout, width): Z_e[k, t] = (A dY A^T)_e for the 2x2 block dY of output gradients of every tile t of samples
+// [n0, n0 + nb) (zero past odd output sizes): the filter gradient's counterpart of the output transform. Per output
+// channel, dY's elements are gathered into 4 rows of `width`; then A runs over them.
 template <class T>
 void transform_output_gradients(const T* dy, const Problem& p, std::int64_t n0, std::int64_t nb, T* z) {
   const std::int64_t tiles = p.tiles(), width = nb * tiles, e_stride = p.Cout * width, TW = p.tiles_w();
-#pragma omp parallel for schedule(static) if (nb * p.Cout * tiles * kElements > kParallelGrain)
-  for (std::int64_t plane = 0; plane < nb * p.Cout; ++plane) {
-    const std::int64_t n = plane / p.Cout, k = plane % p.Cout;
-    T* rows = row_buffer<T>(12 * tiles);  // dY: 2 x 2 tile planes, then A dY: 4 x 2
-    const auto yy = [&](int r, int s) { return rows + (2 * r + s) * tiles; };
-    const auto row = [&](int r, int s) { return rows + (4 + 2 * r + s) * tiles; };
-    std::fill(rows, rows + 4 * tiles, T(0));
-    const T* in = dy + ((n0 + n) * p.Cout + k) * p.Hout * p.Wout;
-    for (std::int64_t h = 0; h < p.Hout; ++h) {
-      const T* i = in + h * p.Wout;
-      T *even = yy(h % 2, 0) + h / 2 * TW, *odd = yy(h % 2, 1) + h / 2 * TW;
-      for (std::int64_t tw = 0; tw < p.Wout / 2; ++tw) {
-        even[tw] = i[2 * tw];
-        odd[tw] = i[2 * tw + 1];
+#pragma omp parallel for schedule(static) if (width * p.Cout * kElements > kParallelGrain)
+  for (std::int64_t k = 0; k < p.Cout; ++k) {
+    T* rows = row_buffer<T>(12 * width);  // dY: 2 x 2 rows, then A dY: 4 x 2
+    const auto yy = [&](int r, int s) { return rows + (2 * r + s) * width; };
+    const auto row = [&](int r, int s) { return rows + (4 + 2 * r + s) * width; };
+    std::fill(rows, rows + 4 * width, T(0));
+    for (std::int64_t n = 0; n < nb; ++n) {
+      const T* in = dy + ((n0 + n) * p.Cout + k) * p.Hout * p.Wout;
+      for (std::int64_t h = 0; h < p.Hout; ++h) {
+        const T* i = in + h * p.Wout;
+        T *even = yy(h % 2, 0) + n * tiles + h / 2 * TW, *odd = yy(h % 2, 1) + n * tiles + h / 2 * TW;
+        for (std::int64_t tw = 0; tw < p.Wout / 2; ++tw) {
+          even[tw] = i[2 * tw];
+          odd[tw] = i[2 * tw + 1];
+        }
+        if (p.Wout % 2 == 1) even[TW - 1] = i[p.Wout - 1];
       }
-      if (p.Wout % 2 == 1) even[TW - 1] = i[p.Wout - 1];
     }
-    for (int s = 0; s < 2; ++s) times_a(yy(0, s), yy(1, s), row(0, s), row(1, s), row(2, s), row(3, s), tiles);
-    T* out = z + k * width + n * tiles;
+    for (int s = 0; s < 2; ++s) times_a(yy(0, s), yy(1, s), row(0, s), row(1, s), row(2, s), row(3, s), width);
     for (int r = 0; r < 4; ++r) {
-      T* o = out + 4 * r * e_stride;
-      times_a(row(r, 0), row(r, 1), o, o + e_stride, o + 2 * e_stride, o + 3 * e_stride, tiles);
+      T* o = z + 4 * r * e_stride + k * width;
+      times_a(row(r, 0), row(r, 1), o, o + e_stride, o + 2 * e_stride, o + 3 * e_stride, width);
     }
   }
 }
@@ -369,28 +369,27 @@ void winograd_backward_filter(const T* dy, const T* x, T* dw, const Geometry& g)
       }
     });
   });
+  // Per output channel k, along the input channels c (so that every loop vectorises): dU's 16 rows summed over the
+  // threads, G^T dU G into 9 rows of taps, then written out filter by filter.
+  const std::int64_t C = g.C, e_stride = g.K * g.C;
 #pragma omp parallel for schedule(static) if (g.K * g.C * kElements > kParallelGrain)
   for (std::int64_t k = 0; k < g.K; ++k) {
-    for (std::int64_t c = 0; c < g.C; ++c) {
-      T u[4][4];
-      for (int e = 0; e < kElements; ++e) {
-        T total = sums[(e * g.K + k) * g.C + c];
-        for (int t = 1; t < ran; ++t) total += sums[t * size + (e * g.K + k) * g.C + c];
-        u[e / 4][e % 4] = total;
-      }
-      T gu[3][4];  // G^T dU
-      for (int s = 0; s < 4; ++s) {
-        gu[0][s] = u[0][s] + (u[1][s] + u[2][s]) * T(0.5);
-        gu[1][s] = (u[1][s] - u[2][s]) * T(0.5);
-        gu[2][s] = (u[1][s] + u[2][s]) * T(0.5) + u[3][s];
-      }
-      T* out = dw + (k * g.C + c) * 9;
-      for (int r = 0; r < 3; ++r) {  // (G^T dU) G
-        out[r * 3 + 0] = gu[r][0] + (gu[r][1] + gu[r][2]) * T(0.5);
-        out[r * 3 + 1] = (gu[r][1] - gu[r][2]) * T(0.5);
-        out[r * 3 + 2] = (gu[r][1] + gu[r][2]) * T(0.5) + gu[r][3];
+    T* u = row_buffer<T>(37 * C);  // dU: 4 x 4 rows, G^T dU: 3 x 4, G^T dU G: 3 x 3
+    const auto du = [&](int r, int s) { return u + (4 * r + s) * C; };
+    const auto gu = [&](int r, int s) { return u + (16 + 4 * r + s) * C; };
+    const auto tap = [&](int r, int s) { return u + (28 + 3 * r + s) * C; };
+    for (int e = 0; e < kElements; ++e) {
+      T* row = du(e / 4, e % 4);
+      std::copy_n(sums + e * e_stride + k * C, C, row);
+      for (int t = 1; t < ran; ++t) {
+        const T* partial = sums + t * size + e * e_stride + k * C;
+        for (std::int64_t c = 0; c < C; ++c) row[c] += partial[c];
       }
     }
+    for (int s = 0; s < 4; ++s) times_gt(du(0, s), du(1, s), du(2, s), du(3, s), gu(0, s), gu(1, s), gu(2, s), C);
+    for (int r = 0; r < 3; ++r) times_gt(gu(r, 0), gu(r, 1), gu(r, 2), gu(r, 3), tap(r, 0), tap(r, 1), tap(r, 2), C);
+    for (std::int64_t c = 0; c < C; ++c)
+      for (int rs = 0; rs < 9; ++rs) dw[(k * C + c) * 9 + rs] = tap(0, rs)[c];
   }
 }
 
