@@ -84,6 +84,15 @@ inline const std::vector<ConvCase>& conv_cases() {
       {"7x7 stem, small", {1, 2, 9, 8}, {2, 2, 7, 7}, false, {.stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3}},
       {"kernel larger than the padded input's interior", {2, 1, 2, 3}, {2, 1, 3, 3}, true, {.pad_h = 2, .pad_w = 2}},
       {"ResNet's last stage at 112 px: 4x4", {5, 32, 4, 4}, {16, 32, 3, 3}, true, {.pad_h = 1, .pad_w = 1}},
+      // Planes smaller than the kernel (one dense layer on the CPU, layers/cpu/unrolled_conv2d_cpu.h): ResNet-18's last
+      // stage at 64 px, a 1x1 plane, and a 2x3 plane at stride 2 with dilation 2.
+      {"2x2 planes under a 3x3 kernel", {4, 8, 2, 2}, {6, 8, 3, 3}, true, {.pad_h = 1, .pad_w = 1}},
+      {"1x1 planes under a 3x3 kernel", {3, 5, 1, 1}, {4, 5, 3, 3}, false, {.pad_h = 1, .pad_w = 1}},
+      {"2x3 planes, stride 2, padding 2, dilation 2",
+       {2, 4, 2, 3},
+       {5, 4, 3, 3},
+       true,
+       {.stride_h = 2, .stride_w = 2, .pad_h = 2, .pad_w = 2, .dilation_h = 2, .dilation_w = 2}},
       // Large enough for several threads: one sample (each GEMM split between threads), three samples (each thread
       // takes its own, unevenly).
       {"one sample, threads split the GEMM", {1, 32, 20, 20}, {64, 32, 3, 3}, true, {.pad_h = 1, .pad_w = 1}},
@@ -120,6 +129,8 @@ inline const std::vector<ConvCase>& large_conv_cases() {
       {"ResNet stem 7x7 stride 2", {2, 3, 32, 32}, {16, 3, 7, 7}, false, {.stride_h = 2, .stride_w = 2, .pad_h = 3,
                                                                          .pad_w = 3}},
       {"batch 16, 3x3 32 -> 32", {16, 32, 14, 14}, {32, 32, 3, 3}, true, {.pad_h = 1, .pad_w = 1}},
+      {"ResNet-18's last stage at 64 px: 2x2, 32 samples", {32, 64, 2, 2}, {96, 64, 3, 3}, true, {.pad_h = 1,
+                                                                                               .pad_w = 1}},
       {"depthwise, 8 samples of 32 channels", {8, 32, 20, 20}, {32, 1, 3, 3}, true, {.pad_h = 1, .pad_w = 1,
                                                                                      .groups = 32}},
   };

@@ -9,6 +9,7 @@
 #include "autograd/ops.h"
 #include "layers/cpu/conv2d_geometry.h"
 #include "layers/cpu/cpu_layer_kernels.h"
+#include "layers/cpu/unrolled_conv2d_cpu.h"
 #include "layers/cpu/winograd_conv2d_cpu.h"
 #include "layers/functional.h"
 #include "layers/reference/reference_layer_kernels.h"
@@ -129,6 +130,20 @@ TEST(Winograd, TakesThe3x3Stride1ConvolutionsWithEnoughChannelsAndTiles) {
   EXPECT_FALSE(applies({"48 tiles", {3, 64, 8, 8}, {64, 64, 3, 3}, false, pad1}));
   nn::cpu_impl::set_conv2d_winograd(false);
   EXPECT_FALSE(applies({"switched off", {8, 64, 28, 28}, {64, 64, 3, 3}, false, pad1}));
+}
+
+// The dense-layer path takes exactly the planes with fewer pixels than the kernel has taps (when the unrolled matrix
+// stays small); conv_cases.h's three cases of such planes must be among them, so that ConvTest checks this path.
+TEST(UnrolledConv, TakesPlanesSmallerThanTheKernel) {
+  auto applies = [](const ConvCase& c) { return nn::cpu_impl::unrolled_applies(geometry_of(c)); };
+  int taken = 0;
+  for (const ConvCase& c : conv_cases()) taken += applies(c);
+  EXPECT_EQ(taken, 3);
+  const Conv2dOptions pad1{.pad_h = 1, .pad_w = 1};
+  EXPECT_TRUE(applies({"ResNet-18 layer4 at 64 px", {32, 512, 2, 2}, {512, 512, 3, 3}, false, pad1}));
+  EXPECT_FALSE(applies({"3x3 planes: as many pixels as taps", {32, 512, 3, 3}, {512, 512, 3, 3}, false, pad1}));
+  EXPECT_FALSE(applies({"groups 2", {8, 64, 2, 2}, {64, 32, 3, 3}, false, {.pad_h = 1, .pad_w = 1, .groups = 2}}));
+  EXPECT_FALSE(applies({"2x3 plane at padding 2: 20 x 6 pixel pairs", {2, 4, 2, 3}, {4, 4, 3, 3}, false, {.pad_h = 2, .pad_w = 2}}));
 }
 
 // The largest |actual - exact| over all elements.

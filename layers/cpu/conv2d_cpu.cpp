@@ -2,7 +2,8 @@
 // im2col + Eigen GEMM for the forward and the filter gradient, GEMM + col2im for the data gradient, in chunks of
 // samples sized for the cache and threads that each take their own samples (docs/learn/02-convolution.md).
 // Depthwise convolutions (one input channel per group) go to the direct kernels of depthwise_conv2d_cpu.h instead,
-// and all three passes of 3x3 stride-1 convolutions to Winograd's F(2x2, 3x3) (winograd_conv2d_cpu.h).
+// all three passes of 3x3 stride-1 convolutions to Winograd's F(2x2, 3x3) (winograd_conv2d_cpu.h), and those of
+// planes smaller than their kernel to one dense layer (unrolled_conv2d_cpu.h).
 //
 // Per group g (weights W_g: (Kg, Cg R S)) and a chunk of nb samples, the column matrix holds one row per (c, r, s)
 // and one column per (n, p, q), zero in the padding:
@@ -33,6 +34,7 @@
 #include "layers/cpu/conv2d_work.h"
 #include "layers/cpu/cpu_layer_kernels.h"
 #include "layers/cpu/depthwise_conv2d_cpu.h"
+#include "layers/cpu/unrolled_conv2d_cpu.h"
 #include "layers/cpu/winograd_conv2d_cpu.h"
 #include "tensor/cpu/cpu_backend.h"
 
@@ -42,11 +44,6 @@ using edat::cpu_impl::dispatch_floating;
 using edat::cpu_impl::kParallelGrain;
 
 namespace {
-
-template <class T>
-using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-template <class T>
-using ConstMatrixMap = Eigen::Map<const RowMajor<T>>;
 
 // The column buffer of one chunk (per thread) stays under this size (unless one sample alone needs more).
 std::size_t column_budget_bytes = std::size_t{16} << 20;
@@ -152,50 +149,6 @@ void add_bias(T* y, const T* bias, std::int64_t K, std::int64_t PQ) {
 #pragma omp parallel for schedule(static) if (K * PQ > kParallelGrain)
   for (std::int64_t k = 0; k < K; ++k)
     for (std::int64_t i = 0; i < PQ; ++i) y[k * PQ + i] += bias[k];
-}
-
-// out (+)= lhs rhs on every OpenMP thread. Eigen's own parallel GEMM synchronises its threads on every block and
-// gained little over one thread on these shapes here (64 x 576 @ 576 x 12544: 66 vs 61 GFLOP/s); instead the output
-// is cut into one block of columns per thread (rows when it is taller than wide) and each thread runs
-// Eigen's single-threaded GEMM on its block (Eigen stays single-threaded inside a parallel region).
-template <class T, class Lhs, class Rhs>
-void gemm(Eigen::Map<RowMajor<T>> out, const Lhs& lhs, const Rhs& rhs, bool accumulate) {
-  const std::int64_t rows = out.rows(), cols = out.cols();
-  const int threads = omp_get_max_threads();
-  const bool by_columns = cols >= rows;
-  const std::int64_t extent = by_columns ? cols : rows;
-  if (threads == 1 || omp_in_parallel() || rows * cols * lhs.cols() < (std::int64_t{1} << 20) || extent < 32) {
-    if (accumulate) {
-      out.noalias() += lhs * rhs;
-    } else {
-      out.noalias() = lhs * rhs;
-    }
-    return;
-  }
-#pragma omp parallel num_threads(threads)
-  {
-    // Block boundaries on multiples of 16 elements (one AVX-512 register of floats).
-    const std::int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
-    const std::int64_t begin = extent * t / n / 16 * 16;
-    const std::int64_t end = t + 1 == n ? extent : extent * (t + 1) / n / 16 * 16;
-    if (end > begin) {
-      if (by_columns) {
-        auto block = out.middleCols(begin, end - begin);
-        if (accumulate) {
-          block.noalias() += lhs * rhs.middleCols(begin, end - begin);
-        } else {
-          block.noalias() = lhs * rhs.middleCols(begin, end - begin);
-        }
-      } else {
-        auto block = out.middleRows(begin, end - begin);
-        if (accumulate) {
-          block.noalias() += lhs.middleRows(begin, end - begin) * rhs;
-        } else {
-          block.noalias() = lhs.middleRows(begin, end - begin) * rhs;
-        }
-      }
-    }
-  }
 }
 
 // The im2col matrix (C/G * R * S rows, nb * P * Q columns) of samples n0 .. n0 + nb - 1 for group grp: a 1x1
@@ -322,6 +275,7 @@ void CpuLayerKernels::conv2d_forward(const Tensor& x, const Tensor& weight, cons
     using T = decltype(tag);
     const T* b = bias.defined() ? bias.data<T>() : nullptr;
     if (g.depthwise()) return depthwise_forward(x.data<T>(), weight.data<T>(), b, y.data<T>(), g);
+    if (unrolled_applies(g)) return unrolled_forward(x.data<T>(), weight.data<T>(), b, y.data<T>(), g);
     if (winograd_applies(g)) return winograd_forward(x.data<T>(), weight.data<T>(), b, y.data<T>(), g);
     forward(x.data<T>(), weight.data<T>(), b, y.data<T>(), g);
   });
@@ -333,6 +287,7 @@ void CpuLayerKernels::conv2d_backward_data(const Tensor& dy, const Tensor& weigh
   dispatch_floating(dy.dtype(), "conv2d backward", [&](auto tag) {
     using T = decltype(tag);
     if (g.depthwise()) return depthwise_backward_data(dy.data<T>(), weight.data<T>(), dx.data<T>(), g);
+    if (unrolled_applies(g)) return unrolled_backward_data(dy.data<T>(), weight.data<T>(), dx.data<T>(), g);
     if (winograd_applies(g)) return winograd_backward_data(dy.data<T>(), weight.data<T>(), dx.data<T>(), g);
     backward_data(dy.data<T>(), weight.data<T>(), dx.data<T>(), g);
   });
@@ -344,6 +299,7 @@ void CpuLayerKernels::conv2d_backward_filter(const Tensor& dy, const Tensor& x, 
   dispatch_floating(dy.dtype(), "conv2d backward", [&](auto tag) {
     using T = decltype(tag);
     if (g.depthwise()) return depthwise_backward_filter(dy.data<T>(), x.data<T>(), dweight.data<T>(), g);
+    if (unrolled_applies(g)) return unrolled_backward_filter(dy.data<T>(), x.data<T>(), dweight.data<T>(), g);
     if (winograd_applies(g)) return winograd_backward_filter(dy.data<T>(), x.data<T>(), dweight.data<T>(), g);
     backward_filter(dy.data<T>(), x.data<T>(), dweight.data<T>(), g);
   });

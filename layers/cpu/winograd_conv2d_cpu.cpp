@@ -67,9 +67,6 @@ struct Problem {
   std::int64_t tiles() const { return tiles_h() * tiles_w(); }  // per sample
 };
 
-template <class T>
-using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
 // A small per-thread buffer for the transforms' rows (a few rows of one plane).
 template <class T>
 T* row_buffer(std::int64_t count) {
