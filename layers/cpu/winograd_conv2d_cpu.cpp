@@ -157,46 +157,49 @@ void transform_weights(const Problem& p, Taps taps, T* u) {
 }
 
 // v (16, Cin, width): V_e[c, t] = (B^T d B)_e for the 4x4 input tile d of every tile t of samples [n0, n0 + nb)
-// (width = nb tiles()). Per input channel, the elements of every tile are gathered into 16 rows of `width`
-// (element (r, s) of tile (th, tw) is the padded input's pixel (2 th + r, 2 tw + s)); then B^T runs over them.
+// (width = nb tiles()). Per input channel: each sample's plane is copied with its padding, B^T combines the 4 input
+// rows under each row of tiles (element (r, s) of tile (th, tw) is the padded pixel (2 th + r, 2 tw + s)), and the
+// combined rows are split by column into 16 rows of `width`, one per element; then B^T runs along the tiles' rows.
 template <class T>
 void transform_inputs(const T* x, const Problem& p, std::int64_t n0, std::int64_t nb, T* v) {
   const std::int64_t tiles = p.tiles(), width = nb * tiles, e_stride = p.Cin * width;
-  const std::int64_t TH = p.tiles_h(), TW = p.tiles_w(), span = 2 * TW + 2;  // input columns a row of tiles covers
+  const std::int64_t TH = p.tiles_h(), TW = p.tiles_w();
+  const std::int64_t rows = 2 * TH + 2, span = 2 * TW + 2;  // the padded input the tiles cover
   const std::int64_t w_first = std::min(p.pw, span), w_last = std::min(span, p.pw + p.Win);  // inside [0, Win)
 #pragma omp parallel for schedule(static) if (width * p.Cin * kElements > kParallelGrain)
   for (std::int64_t c = 0; c < p.Cin; ++c) {
-    T* d = row_buffer<T>(2 * kElements * width + span);  // the tiles' elements, B^T d, one padded input row
-    T *bd = d + kElements * width, *line = bd + kElements * width;
-    const auto element = [&](T* rows, int r, int s) { return rows + (4 * r + s) * width; };
+    T* bd = row_buffer<T>(kElements * width + (rows + 4) * span);  // B^T d; the padded plane; one row of tiles' B^T d
+    T *plane = bd + kElements * width, *combined = plane + rows * span;
+    const auto element = [&](int r, int s) { return bd + (4 * r + s) * width; };
     for (std::int64_t n = 0; n < nb; ++n) {
       const T* in = x + ((n0 + n) * p.Cin + c) * p.Hin * p.Win;
-      for (std::int64_t h = 0; h < 2 * TH + 2; ++h) {  // padded row h is row h - 2 th of tile rows th = h / 2 - 1, h / 2
+      for (std::int64_t h = 0; h < rows; ++h) {
+        T* line = plane + h * span;
         std::fill(line, line + span, T(0));
         const std::int64_t h_in = h - p.ph;
         if (h_in >= 0 && h_in < p.Hin && w_last > w_first)
           std::copy(in + h_in * p.Win + (w_first - p.pw), in + h_in * p.Win + (w_last - p.pw), line + w_first);
-        for (std::int64_t th = std::max<std::int64_t>(h / 2 - 1, 0); th <= std::min(h / 2, TH - 1); ++th) {
-          const int r = static_cast<int>(h - 2 * th);
-          T *o0 = element(d, r, 0) + n * tiles + th * TW, *o1 = element(d, r, 1) + n * tiles + th * TW;
-          T *o2 = element(d, r, 2) + n * tiles + th * TW, *o3 = element(d, r, 3) + n * tiles + th * TW;
+      }
+      for (std::int64_t th = 0; th < TH; ++th) {
+        const T* d = plane + 2 * th * span;
+        T* b = combined;
+        times_bt(d, d + span, d + 2 * span, d + 3 * span, b, b + span, b + 2 * span, b + 3 * span, span);
+        for (int r = 0; r < 4; ++r, b += span) {
+          T *o0 = element(r, 0) + n * tiles + th * TW, *o1 = element(r, 1) + n * tiles + th * TW;
+          T *o2 = element(r, 2) + n * tiles + th * TW, *o3 = element(r, 3) + n * tiles + th * TW;
           for (std::int64_t tw = 0; tw < TW; ++tw) {
-            o0[tw] = line[2 * tw];
-            o1[tw] = line[2 * tw + 1];
-            o2[tw] = line[2 * tw + 2];
-            o3[tw] = line[2 * tw + 3];
+            o0[tw] = b[2 * tw];
+            o1[tw] = b[2 * tw + 1];
+            o2[tw] = b[2 * tw + 2];
+            o3[tw] = b[2 * tw + 3];
           }
         }
       }
     }
-    for (int s = 0; s < 4; ++s) {
-      times_bt(element(d, 0, s), element(d, 1, s), element(d, 2, s), element(d, 3, s), element(bd, 0, s),
-               element(bd, 1, s), element(bd, 2, s), element(bd, 3, s), width);
-    }
     for (int r = 0; r < 4; ++r) {
       T* o = v + 4 * r * e_stride + c * width;
-      times_bt(element(bd, r, 0), element(bd, r, 1), element(bd, r, 2), element(bd, r, 3), o, o + e_stride,
-               o + 2 * e_stride, o + 3 * e_stride, width);
+      times_bt(element(r, 0), element(r, 1), element(r, 2), element(r, 3), o, o + e_stride, o + 2 * e_stride,
+               o + 3 * e_stride, width);
     }
   }
 }
