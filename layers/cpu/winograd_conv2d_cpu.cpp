@@ -21,7 +21,7 @@
 // The filter gradient runs the transforms backwards (winograd_backward_filter below): 16 GEMMs again.
 //
 // Work sharing is conv2d_cpu.cpp's: threads take their own samples when the batch allows; otherwise the 16 GEMMs and
-// the transforms' planes are shared out between the threads.
+// the transforms' channels are shared out between the threads.
 //
 // Rounding: the transforms add and halve a few terms, so the result can differ from the direct sum by a few units in
 // the last place of the largest terms; tests/test_layers.cpp bounds it against the reference kernels in f32 and f64.
