@@ -122,13 +122,12 @@ struct ResnetConv {
   const char* name;
   std::int64_t in_channels, out_channels, kernel, stride, in_side, uses;
 };
-constexpr ResnetConv kResnet18Convs[] = {
-    {"stem 7x7/2", 3, 64, 7, 2, 64, 1},        {"layer1 3x3", 64, 64, 3, 1, 16, 4},
-    {"layer2 3x3/2", 64, 128, 3, 2, 16, 1},    {"layer2 1x1/2", 64, 128, 1, 2, 16, 1},
-    {"layer2 3x3", 128, 128, 3, 1, 8, 3},      {"layer3 3x3/2", 128, 256, 3, 2, 8, 1},
-    {"layer3 1x1/2", 128, 256, 1, 2, 8, 1},    {"layer3 3x3", 256, 256, 3, 1, 4, 3},
-    {"layer4 3x3/2", 256, 512, 3, 2, 4, 1},    {"layer4 1x1/2", 256, 512, 1, 2, 4, 1},
-    {"layer4 3x3", 512, 512, 3, 1, 2, 3}};
+constexpr ResnetConv kResnet18Convs[] = {{"stem 7x7/2", 3, 64, 7, 2, 64, 1},     {"layer1 3x3", 64, 64, 3, 1, 16, 4},
+                                         {"layer2 3x3/2", 64, 128, 3, 2, 16, 1}, {"layer2 1x1/2", 64, 128, 1, 2, 16, 1},
+                                         {"layer2 3x3", 128, 128, 3, 1, 8, 3},   {"layer3 3x3/2", 128, 256, 3, 2, 8, 1},
+                                         {"layer3 1x1/2", 128, 256, 1, 2, 8, 1}, {"layer3 3x3", 256, 256, 3, 1, 4, 3},
+                                         {"layer4 3x3/2", 256, 512, 3, 2, 4, 1}, {"layer4 1x1/2", 256, 512, 1, 2, 4, 1},
+                                         {"layer4 3x3", 512, 512, 3, 1, 2, 3}};
 
 void BM_resnet18_conv(benchmark::State& state) {
   const ResnetConv c = kResnet18Convs[state.range(0)];

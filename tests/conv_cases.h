@@ -126,13 +126,22 @@ inline const std::vector<ConvCase>& conv_cases() {
 inline const std::vector<ConvCase>& large_conv_cases() {
   static const std::vector<ConvCase> cases = {
       {"ResNet layer1 3x3 64 -> 64", {8, 64, 28, 28}, {64, 64, 3, 3}, false, {.pad_h = 1, .pad_w = 1}},
-      {"ResNet stem 7x7 stride 2", {2, 3, 32, 32}, {16, 3, 7, 7}, false, {.stride_h = 2, .stride_w = 2, .pad_h = 3,
-                                                                         .pad_w = 3}},
+      {"ResNet stem 7x7 stride 2",
+       {2, 3, 32, 32},
+       {16, 3, 7, 7},
+       false,
+       {.stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3}},
       {"batch 16, 3x3 32 -> 32", {16, 32, 14, 14}, {32, 32, 3, 3}, true, {.pad_h = 1, .pad_w = 1}},
-      {"ResNet-18's last stage at 64 px: 2x2, 32 samples", {32, 64, 2, 2}, {96, 64, 3, 3}, true, {.pad_h = 1,
-                                                                                               .pad_w = 1}},
-      {"depthwise, 8 samples of 32 channels", {8, 32, 20, 20}, {32, 1, 3, 3}, true, {.pad_h = 1, .pad_w = 1,
-                                                                                     .groups = 32}},
+      {"ResNet-18's last stage at 64 px: 2x2, 32 samples",
+       {32, 64, 2, 2},
+       {96, 64, 3, 3},
+       true,
+       {.pad_h = 1, .pad_w = 1}},
+      {"depthwise, 8 samples of 32 channels",
+       {8, 32, 20, 20},
+       {32, 1, 3, 3},
+       true,
+       {.pad_h = 1, .pad_w = 1, .groups = 32}},
   };
   return cases;
 }

@@ -143,7 +143,8 @@ TEST(UnrolledConv, TakesPlanesSmallerThanTheKernel) {
   EXPECT_TRUE(applies({"ResNet-18 layer4 at 64 px", {32, 512, 2, 2}, {512, 512, 3, 3}, false, pad1}));
   EXPECT_FALSE(applies({"3x3 planes: as many pixels as taps", {32, 512, 3, 3}, {512, 512, 3, 3}, false, pad1}));
   EXPECT_FALSE(applies({"groups 2", {8, 64, 2, 2}, {64, 32, 3, 3}, false, {.pad_h = 1, .pad_w = 1, .groups = 2}}));
-  EXPECT_FALSE(applies({"2x3 plane at padding 2: 20 x 6 pixel pairs", {2, 4, 2, 3}, {4, 4, 3, 3}, false, {.pad_h = 2, .pad_w = 2}}));
+  EXPECT_FALSE(applies(
+      {"2x3 plane at padding 2: 20 x 6 pixel pairs", {2, 4, 2, 3}, {4, 4, 3, 3}, false, {.pad_h = 2, .pad_w = 2}}));
 }
 
 // The largest |actual - exact| over all elements.

@@ -22,7 +22,8 @@ constexpr std::int64_t kTargetWidth = 512;
 // Convolutions below this many multiply-adds run on one thread.
 constexpr double kParallelMacs = 1 << 21;
 
-// How many threads take samples of their own (1: the samples are processed together, see conv2d_cpu.cpp's header comment).
+// How many threads take samples of their own (1: the samples are processed together, see conv2d_cpu.cpp's header
+// comment).
 inline int sample_threads(const Geometry& g) {
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   if (threads == 1 || g.macs() < kParallelMacs || g.N < threads) return 1;

@@ -57,7 +57,7 @@ constexpr std::int64_t kTargetTiles = 512;  // tiles per chunk: the GEMMs' width
 // V and M of a chunk stay under this (or the column budget, when smaller): at 256 channels and 512 tiles they would
 // take 16 MiB per thread, more than im2col's columns of the same outputs and more than the width gains.
 constexpr std::size_t kChunkBytes = std::size_t{4} << 20;
-constexpr std::int64_t kMinTiles = 64;       // in a batch, for the weights' transform to pay for itself
+constexpr std::int64_t kMinTiles = 64;  // in a batch, for the weights' transform to pay for itself
 
 // A stride-1 3x3 convolution: in (N, Cin, Hin, Win) -> out (N, Cout, Hout, Wout), padding (ph, pw).
 struct Problem {
@@ -67,7 +67,8 @@ struct Problem {
   std::int64_t tiles() const { return tiles_h() * tiles_w(); }  // per sample
 };
 
-// A small per-thread buffer for the transforms' rows (a few rows of one plane).
+// A per-thread buffer for the transforms' intermediate rows (up to 16 rows as long as a chunk's tiles), kept
+// between calls.
 template <class T>
 T* row_buffer(std::int64_t count) {
   thread_local std::vector<T> buffer;
@@ -82,8 +83,8 @@ T* row_buffer(std::int64_t count) {
 
 // o = G g for the 3-vectors g of n filters: g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2.
 template <class T>
-void times_g(const T* __restrict g0, const T* __restrict g1, const T* __restrict g2, T* __restrict o0,
-             T* __restrict o1, T* __restrict o2, T* __restrict o3, std::int64_t n) {
+void times_g(const T* __restrict g0, const T* __restrict g1, const T* __restrict g2, T* __restrict o0, T* __restrict o1,
+             T* __restrict o2, T* __restrict o3, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) {
     o0[i] = g0[i];
     o1[i] = (g0[i] + g1[i] + g2[i]) * T(0.5);
