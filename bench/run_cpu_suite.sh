@@ -48,11 +48,11 @@ for threads in $threads_list; do
   for case in $cases; do
     IFS=: read -r mode arch batch size <<<"$case"
     args=(--mode "$mode" --arch "$arch" --batch "$batch" --size "$size" --steps "$steps" --warmup "$warmup")
-    e=$(OMP_NUM_THREADS=$threads "$edat" "${args[@]}" 2>/dev/null | tee /dev/stderr | parse)
+    e=$(OMP_NUM_THREADS=$threads "$edat" "${args[@]}" 2>/dev/null | tee >(cat >&2) | parse)
     peer_results=()
     for py in "${peers[@]}"; do
       peer_results+=("$("$py" bench/resnet_train_step.py "${args[@]}" --threads "$threads" 2>/dev/null |
-        tee /dev/stderr | parse)")
+        tee >(cat >&2) | parse)")
     done
     gflop=$(/usr/bin/python3 bench/count_flops.py --arch "$arch" --batch "$batch" --size "$size" |
       sed -n 's/forward_gflop=//p')

@@ -43,8 +43,8 @@ rows=()
 for size in $sizes; do
   common=(--device "$device" --batch "$batch" --size "$size" --steps "$steps" --warmup "$warmup")
   edat_env="${EDAT_LD_LIBRARY_PATH:-${LD_LIBRARY_PATH:-}}"
-  edat=$(LD_LIBRARY_PATH="$edat_env" limited "$bin" "${common[@]}" 2>&1 | tee /dev/stderr | result_line edat)
-  torch=$(limited "$python" bench/bench_train_gpu.py "${common[@]}" 2>&1 | tee /dev/stderr | result_line pytorch)
+  edat=$(LD_LIBRARY_PATH="$edat_env" limited "$bin" "${common[@]}" 2>&1 | tee >(cat >&2) | result_line edat)
+  torch=$(limited "$python" bench/bench_train_gpu.py "${common[@]}" 2>&1 | tee >(cat >&2) | result_line pytorch)
   printf '%s\n' "${edat:-edat: no result line (size $size)}" "${torch:-pytorch: no result line (size $size)}"
   [[ -n "$edat" && -n "$torch" ]] || status=1
   rows+=("$size|$edat|$torch")
