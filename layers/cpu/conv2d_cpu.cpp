@@ -144,13 +144,6 @@ void scatter_chunk(const T* staged, const T* bias, T* t, std::int64_t K, std::in
   }
 }
 
-template <class T>
-void add_bias(T* y, const T* bias, std::int64_t K, std::int64_t PQ) {
-#pragma omp parallel for schedule(static) if (K * PQ > kParallelGrain)
-  for (std::int64_t k = 0; k < K; ++k)
-    for (std::int64_t i = 0; i < PQ; ++i) y[k * PQ + i] += bias[k];
-}
-
 // The im2col matrix (C/G * R * S rows, nb * P * Q columns) of samples n0 .. n0 + nb - 1 for group grp: a 1x1
 // stride-1 convolution of one sample reads x itself, anything else is unfolded into the thread's scratch buffer.
 template <class T>
@@ -180,7 +173,7 @@ void forward_samples(const T* x, const T* w, const T* bias, T* y, const Geometry
     if (nb > 1) {
       scatter_chunk(staged, bias, y, g.K, g.pq(), n0, nb);
     } else if (bias) {
-      add_bias(y + n0 * g.K * g.pq(), bias, g.K, g.pq());
+      add_bias(y + n0 * g.K * g.pq(), bias, 1, g.K, g.pq());
     }
   }
 }

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "layers/cpu/conv2d_geometry.h"
+#include "tensor/cpu/cpu_backend.h"
 #include "tensor/error.h"
 
 namespace edat::nn::cpu_impl {
@@ -78,6 +79,14 @@ T* scratch(int slot, std::int64_t count) {
     b.bytes = bytes;
   }
   return static_cast<T*>(b.data.get());
+}
+
+// y (N, K, PQ) += bias[k] on every plane of channel k.
+template <class T>
+void add_bias(T* y, const T* bias, std::int64_t N, std::int64_t K, std::int64_t PQ) {
+#pragma omp parallel for schedule(static) if (N * K * PQ > edat::cpu_impl::kParallelGrain)
+  for (std::int64_t plane = 0; plane < N * K; ++plane)
+    for (std::int64_t i = 0; i < PQ; ++i) y[plane * PQ + i] += bias[plane % K];
 }
 
 template <class T>

@@ -73,10 +73,7 @@ void unrolled_forward(const T* x, const T* w, const T* bias, T* y, const Geometr
   const std::int64_t in = g.C * g.hw(), out = g.K * g.pq();
   ConstMatrixMap<T> u(unroll_weights(w, g), out, in);
   gemm<T>(Eigen::Map<RowMajor<T>>(y, g.N, out), ConstMatrixMap<T>(x, g.N, in), u.transpose(), false);
-  if (bias == nullptr) return;
-#pragma omp parallel for schedule(static) if (g.N * out > kParallelGrain)
-  for (std::int64_t n = 0; n < g.N; ++n)
-    for (std::int64_t j = 0; j < out; ++j) y[n * out + j] += bias[j / g.pq()];
+  if (bias) add_bias(y, bias, g.N, g.K, g.pq());
 }
 
 template <class T>

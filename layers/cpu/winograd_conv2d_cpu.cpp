@@ -300,9 +300,9 @@ void run(const T* in, Taps taps, const T* bias, T* out, const Problem& p, int th
   transform_weights(p, taps, u);
   for_each_sample_share(threads, p.N, [&](std::int64_t first, std::int64_t last, int) {
     for_each_chunk(in, p, first, last, [&](std::int64_t n0, std::int64_t nb, std::int64_t width, T* v, T* m) {
-      // One GEMM per element; shared out between the threads unless they already took samples of their own.
 #pragma omp parallel for schedule(static) if (threads == 1)
       for (int e = 0; e < kElements; ++e) {
+        // One GEMM per element; shared out between the threads unless they already took samples of their own.
         Eigen::Map<RowMajor<T>>(m + e * p.Cout * width, p.Cout, width).noalias() =
             Eigen::Map<const RowMajor<T>>(u + e * p.Cout * p.Cin, p.Cout, p.Cin) *
             Eigen::Map<const RowMajor<T>>(v + e * p.Cin * width, p.Cin, width);
@@ -390,7 +390,7 @@ void winograd_backward_filter(const T* dy, const T* x, T* dw, const Geometry& g)
     for (int s = 0; s < 4; ++s) times_gt(du(0, s), du(1, s), du(2, s), du(3, s), gu(0, s), gu(1, s), gu(2, s), C);
     for (int r = 0; r < 3; ++r) times_gt(gu(r, 0), gu(r, 1), gu(r, 2), gu(r, 3), tap(r, 0), tap(r, 1), tap(r, 2), C);
     for (std::int64_t c = 0; c < C; ++c)
-      for (int rs = 0; rs < 9; ++rs) dw[(k * C + c) * 9 + rs] = tap(0, rs)[c];
+      for (int rs = 0; rs < 9; ++rs) dw[(k * C + c) * 9 + rs] = tap(0, rs)[c];  // the 9 tap rows are consecutive
   }
 }
 
