@@ -168,7 +168,7 @@ void forward_samples(const T* x, const T* w, const T* bias, T* y, const Geometry
       ConstMatrixMap<T> weight(w + grp * g.Kg * g.crs(), g.Kg, g.crs());
       ConstMatrixMap<T> columns(col, g.crs(), width);
       T* out = nb > 1 ? staged + grp * g.Kg * width : y + (n0 * g.K + grp * g.Kg) * g.pq();
-      gemm<T>(Eigen::Map<RowMajor<T>>(out, g.Kg, width), weight, columns, false);
+      gemm<T>(MatrixMap<T>(out, g.Kg, width), weight, columns, false);
     }
     if (nb > 1) {
       scatter_chunk(staged, bias, y, g.K, g.pq(), n0, nb);
@@ -194,12 +194,11 @@ void backward_data_samples(const T* dy, const T* w, T* dx, const Geometry& g, st
       ConstMatrixMap<T> weight(w + grp * g.Kg * g.crs(), g.Kg, g.crs());
       ConstMatrixMap<T> grad_out(dy_chunk + grp * g.Kg * width, g.Kg, width);
       if (g.pointwise() && nb == 1) {
-        gemm<T>(Eigen::Map<RowMajor<T>>(dx + (n0 * g.C + grp * g.Cg) * g.hw(), g.Cg, g.hw()), weight.transpose(),
-                grad_out, false);
+        gemm<T>(MatrixMap<T>(dx + (n0 * g.C + grp * g.Cg) * g.hw(), g.Cg, g.hw()), weight.transpose(), grad_out, false);
         continue;
       }
       T* dcol = scratch<T>(kColumns, g.crs() * width);
-      gemm<T>(Eigen::Map<RowMajor<T>>(dcol, g.crs(), width), weight.transpose(), grad_out, false);
+      gemm<T>(MatrixMap<T>(dcol, g.crs(), width), weight.transpose(), grad_out, false);
       col2im(dcol, dx, g, n0, nb, grp);
     }
   }
@@ -222,7 +221,7 @@ void backward_filter_samples(const T* dy, const T* x, T* dw, const Geometry& g, 
       const T* col = columns_of(x, g, n0, nb, grp, width);
       ConstMatrixMap<T> grad_out(dy_chunk + grp * g.Kg * width, g.Kg, width);
       ConstMatrixMap<T> columns(col, g.crs(), width);
-      Eigen::Map<RowMajor<T>> grad_weight(dw + grp * g.Kg * g.crs(), g.Kg, g.crs());
+      MatrixMap<T> grad_weight(dw + grp * g.Kg * g.crs(), g.Kg, g.crs());
       gemm<T>(grad_weight, grad_out, columns.transpose(), n0 > first);
     }
   }

@@ -92,6 +92,8 @@ void add_bias(T* y, const T* bias, std::int64_t N, std::int64_t K, std::int64_t 
 template <class T>
 using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <class T>
+using MatrixMap = Eigen::Map<RowMajor<T>>;
+template <class T>
 using ConstMatrixMap = Eigen::Map<const RowMajor<T>>;
 
 // out (+)= lhs rhs on every OpenMP thread. Eigen's own parallel GEMM synchronises its threads on every block and
@@ -99,7 +101,7 @@ using ConstMatrixMap = Eigen::Map<const RowMajor<T>>;
 // is cut into one block of columns per thread (rows when it is taller than wide) and each thread runs
 // Eigen's single-threaded GEMM on its block (Eigen stays single-threaded inside a parallel region).
 template <class T, class Lhs, class Rhs>
-void gemm(Eigen::Map<RowMajor<T>> out, const Lhs& lhs, const Rhs& rhs, bool accumulate) {
+void gemm(MatrixMap<T> out, const Lhs& lhs, const Rhs& rhs, bool accumulate) {
   const std::int64_t rows = out.rows(), cols = out.cols();
   const int threads = omp_get_max_threads();
   const bool by_columns = cols >= rows;

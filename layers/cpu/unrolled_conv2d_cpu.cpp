@@ -72,7 +72,7 @@ template <class T>
 void unrolled_forward(const T* x, const T* w, const T* bias, T* y, const Geometry& g) {
   const std::int64_t in = g.C * g.hw(), out = g.K * g.pq();
   ConstMatrixMap<T> u(unroll_weights(w, g), out, in);
-  gemm<T>(Eigen::Map<RowMajor<T>>(y, g.N, out), ConstMatrixMap<T>(x, g.N, in), u.transpose(), false);
+  gemm<T>(MatrixMap<T>(y, g.N, out), ConstMatrixMap<T>(x, g.N, in), u.transpose(), false);
   if (bias) add_bias(y, bias, g.N, g.K, g.pq());
 }
 
@@ -80,15 +80,14 @@ template <class T>
 void unrolled_backward_data(const T* dy, const T* w, T* dx, const Geometry& g) {
   const std::int64_t in = g.C * g.hw(), out = g.K * g.pq();
   ConstMatrixMap<T> u(unroll_weights(w, g), out, in);
-  gemm<T>(Eigen::Map<RowMajor<T>>(dx, g.N, in), ConstMatrixMap<T>(dy, g.N, out), u, false);
+  gemm<T>(MatrixMap<T>(dx, g.N, in), ConstMatrixMap<T>(dy, g.N, out), u, false);
 }
 
 template <class T>
 void unrolled_backward_filter(const T* dy, const T* x, T* dw, const Geometry& g) {
   const std::int64_t in = g.C * g.hw(), out = g.K * g.pq();
   T* du = scratch<T>(kColumns, out * in);
-  gemm<T>(Eigen::Map<RowMajor<T>>(du, out, in), ConstMatrixMap<T>(dy, g.N, out).transpose(),
-          ConstMatrixMap<T>(x, g.N, in), false);
+  gemm<T>(MatrixMap<T>(du, out, in), ConstMatrixMap<T>(dy, g.N, out).transpose(), ConstMatrixMap<T>(x, g.N, in), false);
   const std::vector<std::int64_t> tap = taps_between_pixels(g);
   const std::int64_t taps = g.R * g.S;
 #pragma omp parallel for schedule(static) if (out * in > kParallelGrain)

@@ -303,9 +303,9 @@ void run(const T* in, Taps taps, const T* bias, T* out, const Problem& p, int th
 #pragma omp parallel for schedule(static) if (threads == 1)
       for (int e = 0; e < kElements; ++e) {
         // One GEMM per element; shared out between the threads unless they already took samples of their own.
-        Eigen::Map<RowMajor<T>>(m + e * p.Cout * width, p.Cout, width).noalias() =
-            Eigen::Map<const RowMajor<T>>(u + e * p.Cout * p.Cin, p.Cout, p.Cin) *
-            Eigen::Map<const RowMajor<T>>(v + e * p.Cin * width, p.Cin, width);
+        MatrixMap<T>(m + e * p.Cout * width, p.Cout, width).noalias() =
+            ConstMatrixMap<T>(u + e * p.Cout * p.Cin, p.Cout, p.Cin) *
+            ConstMatrixMap<T>(v + e * p.Cin * width, p.Cin, width);
       }
       transform_outputs(m, bias, p, n0, nb, out);
     });
@@ -364,9 +364,9 @@ void winograd_backward_filter(const T* dy, const T* x, T* dw, const Geometry& g)
       transform_output_gradients(dy, p, n0, nb, z);
 #pragma omp parallel for schedule(static) if (threads == 1)
       for (int e = 0; e < kElements; ++e) {
-        Eigen::Map<RowMajor<T>>(du + e * g.K * g.C, g.K, g.C).noalias() +=
-            Eigen::Map<const RowMajor<T>>(z + e * g.K * width, g.K, width) *
-            Eigen::Map<const RowMajor<T>>(v + e * g.C * width, g.C, width).transpose();
+        MatrixMap<T>(du + e * g.K * g.C, g.K, g.C).noalias() +=
+            ConstMatrixMap<T>(z + e * g.K * width, g.K, width) *
+            ConstMatrixMap<T>(v + e * g.C * width, g.C, width).transpose();
       }
     });
   });
